@@ -1,0 +1,3 @@
+from condet.cli import main
+
+raise SystemExit(main())

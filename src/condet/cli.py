@@ -1,0 +1,152 @@
+"""The ``condet`` command.
+
+Every subcommand has ``--help``. Bad input ends the command with one line on stderr
+(``condet: error: ...``) and exit code 1, never a traceback; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import condet
+from condet.errors import CondetError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback when the command fails",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log what the command does, step by step",
+    )
+    return common
+
+
+def _add_demo(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="run the end-to-end pipeline on the embedded synthetic data set",
+        description="Generate the embedded synthetic data set and summarize it. "
+        "The run folder is kept, so a second run reuses the data.",
+    )
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
+    demo.add_argument("--images", type=int, default=300, help="synthetic images to generate")
+    demo.add_argument("--seed", type=int, default=0, help="seed of everything random")
+    demo.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from condet.data.check import check_dataset, format_report
+    from condet.data.synthetic import generate_synthetic
+
+    root = generate_synthetic(args.out / "data", images=args.images, seed=args.seed)
+    print(format_report(check_dataset(root)))
+    print(f"\nsynthetic data set written to {root}")
+    return 0
+
+
+def _add_data(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    data = commands.add_parser(
+        "data",
+        parents=[common],
+        help="make and validate data sets",
+        description="Make the synthetic data set, or validate a VOC / COCO / YOLO data set.",
+    )
+    actions = data.add_subparsers(title="actions", dest="action", required=True)
+
+    synth = actions.add_parser(
+        "synth",
+        parents=[common],
+        help="generate the synthetic shapes data set (VOC layout)",
+        description="Generate the embedded synthetic data set: scenes of ten shape classes "
+        "in three families, written in VOC layout with a rankings.yaml of the families.",
+    )
+    synth.add_argument("out", type=Path, help="folder to write (empty, or an earlier synth)")
+    synth.add_argument("--images", type=int, default=300, help="number of images")
+    synth.add_argument("--seed", type=int, default=0, help="generator seed")
+    synth.add_argument("--size", type=int, default=256, help="image side in pixels")
+    synth.set_defaults(handler=_run_data_synth)
+
+    check = actions.add_parser(
+        "check",
+        parents=[common],
+        help="validate a data set and print what it holds",
+        description="Read a VOC folder, a COCO JSON or a YOLO data.yaml as training would, "
+        "print images and objects per split and class, and list every problem found. "
+        "Exits with 1 when there is a problem.",
+    )
+    check.add_argument("root", type=Path, help="VOC folder, COCO .json or YOLO data.yaml")
+    check.add_argument("--split", help="only this split (default: every split found)")
+    check.add_argument("--images", type=Path, help="COCO only: the folder of the images")
+    check.set_defaults(handler=_run_data_check)
+
+
+def _run_data_synth(args: argparse.Namespace) -> int:
+    from condet.data.check import check_dataset, format_report
+    from condet.data.synthetic import generate_synthetic
+
+    root = generate_synthetic(args.out, images=args.images, seed=args.seed, image_size=args.size)
+    print(format_report(check_dataset(root)))
+    return 0
+
+
+def _run_data_check(args: argparse.Namespace) -> int:
+    from condet.data.check import check_dataset, format_report
+
+    report = check_dataset(args.root, split=args.split, image_root=args.images)
+    print(format_report(report))
+    return 1 if report.problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="condet",
+        parents=[common],
+        description="Contrastive representation learning for object detection.",
+    )
+    parser.add_argument("--version", action="version", version=f"condet {condet.__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", required=True)
+    _add_demo(commands, common)
+    _add_data(commands, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="condet: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("condet: interrupted", file=sys.stderr)
+        return 130
+    except CondetError as error:
+        if debug:
+            raise
+        print(f"condet: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if debug:
+            raise
+        kind = "error" if isinstance(error, OSError) else f"internal error ({type(error).__name__})"
+        print(f"condet: {kind}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,158 @@
+"""``condet data check``: read a data set the way training will, and report what is in it.
+
+Every split is read with ``skip_invalid=True`` so that one run lists *every* problem (a missing
+image, a malformed file, an unknown class, a degenerate or out-of-image box) instead of stopping
+at the first, and each image header is compared with the size its annotation claims.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from condet.data.annotations import Annotations, DataError, DataProblem
+from condet.data.coco import load_coco
+from condet.data.voc import load_voc, voc_split_names
+from condet.data.yolo import load_yolo, yolo_split_names
+
+
+@dataclass
+class DataReport:
+    """What :func:`check_dataset` found."""
+
+    root: Path
+    data_format: str
+    splits: dict[str, Annotations]
+    problems: list[DataProblem] = field(default_factory=list)
+
+    def union(self) -> Annotations:
+        """All images of all splits, each once (a VOC ``trainval`` repeats ``train`` and ``val``)."""
+        seen: dict[str, object] = {}
+        for annotations in self.splits.values():
+            for image in annotations:
+                seen.setdefault(str(image.image_path), image)
+        first = next(iter(self.splits.values()))
+        return first.derive(seen.values())
+
+
+def detect_format(path: Path) -> str:
+    """``voc`` for a folder with ``ImageSets/``, ``coco`` for a ``.json``, ``yolo`` for a ``.yaml``."""
+    if path.suffix == ".json":
+        return "coco"
+    if path.suffix in (".yaml", ".yml"):
+        return "yolo"
+    if (path / "ImageSets").is_dir() or (path / "Annotations").is_dir():
+        return "voc"
+    raise DataError(
+        path,
+        "not a data set: expected a VOC folder (with ImageSets/ and Annotations/), "
+        "a COCO .json file or a YOLO data.yaml",
+    )
+
+
+def load_any(
+    path: str | Path,
+    split: str | None = None,
+    image_root: str | Path | None = None,
+    classes: list[str] | None = None,
+    skip_invalid: bool = False,
+) -> Annotations:
+    """Read a VOC folder, a COCO JSON or a YOLO ``data.yaml``, whichever ``path`` is.
+
+    ``split`` is required for VOC and YOLO and ignored for COCO (one JSON is one split).
+    """
+    path = Path(path)
+    data_format = detect_format(path)
+    if data_format == "coco":
+        return load_coco(path, image_root=image_root, classes=classes, skip_invalid=skip_invalid)
+    if split is None:
+        raise DataError(path, f"a {data_format.upper()} data set needs a split (e.g. --split train)")
+    if data_format == "yolo":
+        return load_yolo(path, split, classes=classes, skip_invalid=skip_invalid)
+    return load_voc(path, split, classes=classes, skip_invalid=skip_invalid)
+
+
+def check_dataset(
+    path: str | Path, split: str | None = None, image_root: str | Path | None = None
+) -> DataReport:
+    """Read every split of the data set at ``path`` (or only ``split``) and collect problems."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "data set not found")
+    data_format = detect_format(path)
+    if data_format == "coco":
+        names = ["all"]
+    elif split is not None:
+        names = [split]
+    elif data_format == "voc":
+        names = voc_split_names(path)
+        if not names:
+            raise DataError(path / "ImageSets" / "Main", "no split files (e.g. train.txt)")
+    else:
+        names = yolo_split_names(path)
+    splits: dict[str, Annotations] = {}
+    problems: dict[DataProblem, None] = {}
+    for name in names:
+        with _loader_warnings_off():  # the report lists every problem itself
+            annotations = load_any(
+                path, None if name == "all" else name, image_root=image_root, skip_invalid=True
+            )
+        splits[name] = annotations
+        problems.update(dict.fromkeys(annotations.problems))
+    report = DataReport(path, data_format, splits)
+    for image in report.union():
+        try:
+            with Image.open(image.image_path) as header:
+                size = header.size
+        except OSError as error:
+            problems[DataProblem(str(image.image_path), f"unreadable image ({error})")] = None
+            continue
+        if size != (image.width, image.height):
+            claimed = f"{image.width}x{image.height}"
+            problem = f"image is {size[0]}x{size[1]} but its annotation says {claimed}"
+            problems[DataProblem(str(image.image_path), problem)] = None
+    report.problems = list(problems)
+    return report
+
+
+@contextmanager
+def _loader_warnings_off() -> Iterator[None]:
+    condet_logger = logging.getLogger("condet")
+    level = condet_logger.level
+    condet_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        condet_logger.setLevel(level)
+
+
+def format_report(report: DataReport) -> str:
+    """The report as plain-text tables: splits, objects per class, and every problem."""
+    union = report.union()
+    lines = [f"{report.root} ({report.data_format.upper()}, {len(union.classes)} classes)", ""]
+    lines.append(f"{'split':<12}{'images':>8}{'objects':>9}{'no objects':>12}")
+    for name, annotations in report.splits.items():
+        empty = sum(1 for image in annotations if len(image) == 0)
+        lines.append(f"{name:<12}{len(annotations):>8}{annotations.num_objects:>9}{empty:>12}")
+    if len(report.splits) > 1:
+        empty = sum(1 for image in union if len(image) == 0)
+        lines.append(f"{'all':<12}{len(union):>8}{union.num_objects:>9}{empty:>12}")
+    lines.append("")
+    width = max([len("class"), *map(len, union.classes)]) + 2
+    lines.append(f"{'class':<{width}}{'objects':>9}{'difficult':>11}{'crowd':>8}")
+    objects, difficult, crowd = (union.object_counts(), union.difficult_counts(),
+                                 union.crowd_counts())  # fmt: skip
+    for name in union.classes:
+        lines.append(f"{name:<{width}}{objects[name]:>9}{difficult[name]:>11}{crowd[name]:>8}")
+    lines.append("")
+    if report.problems:
+        lines.append(f"{len(report.problems)} problem(s):")
+        lines += [f"  {problem}" for problem in report.problems]
+    else:
+        lines.append("no problems found")
+    return "\n".join(lines)

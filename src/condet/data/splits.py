@@ -1,0 +1,79 @@
+"""Label-scarce subsets and withheld (unknown) classes.
+
+Label fractions follow the semi-supervised detection protocol: a deterministic fraction of the
+*images* keeps its labels. Subsets are stratified so that every class of the split keeps at
+least one image, and for one seed they are nested (the 1% images are among the 10% images), so
+a label-fraction curve compares like with like.
+
+For open-set evaluation, chosen classes are withheld: their boxes are removed from the training
+split, and kept but marked (``Annotations.withheld``) in the test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from condet.data.annotations import Annotations
+from condet.errors import CondetError
+
+
+def label_fraction_indices(annotations: Annotations, fraction: float, seed: int = 0) -> list[int]:
+    """Indices (sorted) of ``round(fraction * N)`` images, at least one image per present class.
+
+    Images are drawn in a seeded random order; first, for each class from the rarest, the first
+    image holding it (unless one is already chosen), then images in that order until the target
+    size. The target can be exceeded when there are more classes than target images.
+    """
+    if not 0 < fraction <= 1:
+        raise CondetError(f"label fraction must be in (0, 1], got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(annotations))
+    target = max(1, round(fraction * len(annotations)))
+    images_of_class: dict[int, list[int]] = {}
+    for position, index in enumerate(order):
+        for label in np.unique(annotations[index].labels).tolist():
+            images_of_class.setdefault(label, []).append(position)
+    chosen: set[int] = set()
+    for label in sorted(images_of_class, key=lambda lab: (len(images_of_class[lab]), lab)):
+        positions = images_of_class[label]
+        if not chosen.intersection(positions):
+            chosen.add(positions[0])
+    for position in range(len(order)):
+        if len(chosen) >= target:
+            break
+        chosen.add(position)
+    return sorted(int(order[position]) for position in chosen)
+
+
+def label_fraction_subset(annotations: Annotations, fraction: float, seed: int = 0) -> Annotations:
+    """The images of :func:`label_fraction_indices`, in their original order.
+
+    >>> ten_percent = label_fraction_subset(load_voc("BCCD", "train"), 0.1, seed=0)  # doctest: +SKIP
+    """
+    return annotations.subset(label_fraction_indices(annotations, fraction, seed))
+
+
+def withhold_classes(annotations: Annotations, names: Iterable[str]) -> Annotations:
+    """The training side of an open-set split: every box of the ``names`` classes removed.
+
+    Class indices are unchanged (the withheld classes stay in ``classes`` and are listed in
+    ``withheld``), so training and test splits share one label space.
+    """
+    names = tuple(names)
+    withheld_ids = annotations.class_ids(names)
+    images = [image.select(~np.isin(image.labels, withheld_ids)) for image in annotations]
+    return annotations.derive(images, withheld=names)
+
+
+def mark_withheld(annotations: Annotations, names: Iterable[str]) -> Annotations:
+    """The test side of an open-set split: all boxes kept, the ``names`` classes marked unknown."""
+    names = tuple(names)
+    annotations.class_ids(names)
+    return annotations.derive(annotations.images, withheld=names)
+
+
+def known_class_ids(annotations: Annotations) -> list[int]:
+    """Indices of the classes that are not withheld."""
+    withheld = set(annotations.withheld)
+    return [index for index, name in enumerate(annotations.classes) if name not in withheld]

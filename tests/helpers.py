@@ -1,0 +1,59 @@
+"""Builders of small data sets on disk for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+
+def voc_xml(objects: list[tuple[str, tuple[float, ...]]], width: int = 100, height: int = 80,
+            difficult: tuple[int, ...] = (), filename: str = "x.jpg") -> str:  # fmt: skip
+    """A VOC annotation with ``objects`` as ``(name, (xmin, ymin, xmax, ymax))``."""
+    parts = [
+        f"<annotation><filename>{filename}</filename>",
+        f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>",
+    ]
+    for index, (name, box) in enumerate(objects):
+        flag = 1 if index in difficult else 0
+        coordinates = "".join(
+            f"<{key}>{value:g}</{key}>"
+            for key, value in zip(("xmin", "ymin", "xmax", "ymax"), box, strict=True)
+        )
+        parts.append(
+            f"<object><name>{name}</name><truncated>0</truncated><difficult>{flag}</difficult>"
+            f"<bndbox>{coordinates}</bndbox></object>"
+        )
+    parts.append("</annotation>")
+    return "".join(parts)
+
+
+def write_image(path: Path, width: int = 100, height: int = 80, colour=(90, 120, 200)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (width, height), colour).save(path)
+    return path
+
+
+def make_voc(root: Path, annotations: dict[str, str], splits: dict[str, list[str]],
+             images: bool = True, width: int = 100, height: int = 80) -> Path:  # fmt: skip
+    """A VOC folder with the given XML texts (by image id), split files and blank images."""
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+    for image_id, text in annotations.items():
+        (root / "Annotations" / f"{image_id}.xml").write_text(text)
+        if images:
+            write_image(root / "JPEGImages" / f"{image_id}.jpg", width, height)
+    for name, ids in splits.items():
+        (root / "ImageSets" / "Main" / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids))
+    return root
+
+
+def make_yolo(root: Path, labels: dict[str, str], names: list[str], width: int = 100,
+              height: int = 80) -> Path:  # fmt: skip
+    """A YOLO data set with one ``train`` split: ``labels`` maps image stem to label text."""
+    for stem, text in labels.items():
+        write_image(root / "train" / "images" / f"{stem}.jpg", width, height)
+        (root / "train" / "labels").mkdir(parents=True, exist_ok=True)
+        (root / "train" / "labels" / f"{stem}.txt").write_text(text)
+    (root / "data.yaml").write_text(f"path: .\ntrain: train/images\nnames: {names}\n")
+    return root / "data.yaml"
