@@ -27,5 +27,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic data set (40 images), made once per test session."""
-    return generate_synthetic(tmp_path_factory.mktemp("synthetic"), images=40, seed=0,
-                              progress=False)  # fmt: skip
+    return generate_synthetic(
+        tmp_path_factory.mktemp("synthetic"), images=40, seed=0, progress=False
+    )

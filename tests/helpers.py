@@ -7,8 +7,13 @@ from pathlib import Path
 from PIL import Image
 
 
-def voc_xml(objects: list[tuple[str, tuple[float, ...]]], width: int = 100, height: int = 80,
-            difficult: tuple[int, ...] = (), filename: str = "x.jpg") -> str:  # fmt: skip
+def voc_xml(
+    objects: list[tuple[str, tuple[float, ...]]],
+    width: int = 100,
+    height: int = 80,
+    difficult: tuple[int, ...] = (),
+    filename: str = "x.jpg",
+) -> str:
     """A VOC annotation with ``objects`` as ``(name, (xmin, ymin, xmax, ymax))``."""
     parts = [
         f"<annotation><filename>{filename}</filename>",
@@ -34,8 +39,14 @@ def write_image(path: Path, width: int = 100, height: int = 80, colour=(90, 120,
     return path
 
 
-def make_voc(root: Path, annotations: dict[str, str], splits: dict[str, list[str]],
-             images: bool = True, width: int = 100, height: int = 80) -> Path:  # fmt: skip
+def make_voc(
+    root: Path,
+    annotations: dict[str, str],
+    splits: dict[str, list[str]],
+    images: bool = True,
+    width: int = 100,
+    height: int = 80,
+) -> Path:
     """A VOC folder with the given XML texts (by image id), split files and blank images."""
     (root / "Annotations").mkdir(parents=True, exist_ok=True)
     (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
@@ -48,8 +59,9 @@ def make_voc(root: Path, annotations: dict[str, str], splits: dict[str, list[str
     return root
 
 
-def make_yolo(root: Path, labels: dict[str, str], names: list[str], width: int = 100,
-              height: int = 80) -> Path:  # fmt: skip
+def make_yolo(
+    root: Path, labels: dict[str, str], names: list[str], width: int = 100, height: int = 80
+) -> Path:
     """A YOLO data set with one ``train`` split: ``labels`` maps image stem to label text."""
     for stem, text in labels.items():
         write_image(root / "train" / "images" / f"{stem}.jpg", width, height)

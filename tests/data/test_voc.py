@@ -16,7 +16,9 @@ BCCD_CLASSES = ["Platelets", "RBC", "WBC"]
 class TestBCCD:
     def test_all_images_and_boxes_with_the_two_degenerate_ones_reported(self, shared_data):
         root = shared_data / "bccd" / "BCCD"
-        splits = {name: load_voc(root, name, skip_invalid=True) for name in ("train", "val", "test")}
+        splits = {
+            name: load_voc(root, name, skip_invalid=True) for name in ("train", "val", "test")
+        }
         ids = [image.image_id for split in splits.values() for image in split]
         assert len(ids) == len(set(ids)) == 364
         assert [len(splits[name]) for name in ("train", "val", "test")] == [205, 87, 72]

@@ -205,7 +205,7 @@ class Annotations(Sequence[ImageAnnotation]):
         return sum(len(image) for image in self.images)
 
     def class_ids(self, names: Iterable[str]) -> list[int]:
-        """Indices of class ``names``; an unknown name is a :class:`CondetError` listing the known."""
+        """Indices of class ``names``; an unknown name is a :class:`CondetError` listing them."""
         ids = []
         for name in names:
             if name not in self.classes:

@@ -31,17 +31,17 @@ class DataReport:
     problems: list[DataProblem] = field(default_factory=list)
 
     def union(self) -> Annotations:
-        """All images of all splits, each once (a VOC ``trainval`` repeats ``train`` and ``val``)."""
+        """All images of all splits, each once (VOC's ``trainval`` repeats ``train``, ``val``)."""
         seen: dict[str, object] = {}
-        for annotations in self.splits.values():
-            for image in annotations:
+        for split in self.splits.values():
+            for image in split:
                 seen.setdefault(str(image.image_path), image)
         first = next(iter(self.splits.values()))
         return first.derive(seen.values())
 
 
 def detect_format(path: Path) -> str:
-    """``voc`` for a folder with ``ImageSets/``, ``coco`` for a ``.json``, ``yolo`` for a ``.yaml``."""
+    """``voc`` for a folder with ``ImageSets/``, ``coco`` for ``.json``, ``yolo`` for ``.yaml``."""
     if path.suffix == ".json":
         return "coco"
     if path.suffix in (".yaml", ".yml"):
@@ -71,7 +71,9 @@ def load_any(
     if data_format == "coco":
         return load_coco(path, image_root=image_root, classes=classes, skip_invalid=skip_invalid)
     if split is None:
-        raise DataError(path, f"a {data_format.upper()} data set needs a split (e.g. --split train)")
+        raise DataError(
+            path, f"a {data_format.upper()} data set needs a split (e.g. --split train)"
+        )
     if data_format == "yolo":
         return load_yolo(path, split, classes=classes, skip_invalid=skip_invalid)
     return load_voc(path, split, classes=classes, skip_invalid=skip_invalid)
@@ -136,17 +138,20 @@ def format_report(report: DataReport) -> str:
     union = report.union()
     lines = [f"{report.root} ({report.data_format.upper()}, {len(union.classes)} classes)", ""]
     lines.append(f"{'split':<12}{'images':>8}{'objects':>9}{'no objects':>12}")
-    for name, annotations in report.splits.items():
-        empty = sum(1 for image in annotations if len(image) == 0)
-        lines.append(f"{name:<12}{len(annotations):>8}{annotations.num_objects:>9}{empty:>12}")
+    for name, split in report.splits.items():
+        empty = sum(1 for image in split if len(image) == 0)
+        lines.append(f"{name:<12}{len(split):>8}{split.num_objects:>9}{empty:>12}")
     if len(report.splits) > 1:
         empty = sum(1 for image in union if len(image) == 0)
         lines.append(f"{'all':<12}{len(union):>8}{union.num_objects:>9}{empty:>12}")
     lines.append("")
     width = max([len("class"), *map(len, union.classes)]) + 2
     lines.append(f"{'class':<{width}}{'objects':>9}{'difficult':>11}{'crowd':>8}")
-    objects, difficult, crowd = (union.object_counts(), union.difficult_counts(),
-                                 union.crowd_counts())  # fmt: skip
+    objects, difficult, crowd = (
+        union.object_counts(),
+        union.difficult_counts(),
+        union.crowd_counts(),
+    )
     for name in union.classes:
         lines.append(f"{name:<{width}}{objects[name]:>9}{difficult[name]:>11}{crowd[name]:>8}")
     lines.append("")

@@ -88,8 +88,14 @@ def parse_coco_json(
         if entry["id"] in images:
             log.report(json_path, f"images[{number}]: duplicate image id {entry['id']!r}")
             continue
-        images[entry["id"]] = {"entry": entry, "boxes": [], "labels": [], "crowd": [],
-                               "difficult": [], "truncated": []}  # fmt: skip
+        images[entry["id"]] = {
+            "entry": entry,
+            "boxes": [],
+            "labels": [],
+            "crowd": [],
+            "difficult": [],
+            "truncated": [],
+        }
 
     annotations = document.get("annotations", [])
     if not isinstance(annotations, list):
@@ -244,13 +250,21 @@ def to_coco_dict(annotations: Annotations) -> dict[str, Any]:
     images, objects = [], []
     for image_id, image in zip(image_ids, annotations, strict=True):
         images.append(
-            {"id": image_id, "file_name": image.image_path.name,
-             "width": image.width, "height": image.height}
-        )  # fmt: skip
+            {
+                "id": image_id,
+                "file_name": image.image_path.name,
+                "width": image.width,
+                "height": image.height,
+            }
+        )
         for box, label, crowd, difficult, truncated in zip(
-            image.boxes.tolist(), image.labels.tolist(), image.iscrowd, image.difficult,
-            image.truncated, strict=True,
-        ):  # fmt: skip
+            image.boxes.tolist(),
+            image.labels.tolist(),
+            image.iscrowd,
+            image.difficult,
+            image.truncated,
+            strict=True,
+        ):
             x1, y1 = box[0] - offset, box[1] - offset
             width, height = box[2] - x1, box[3] - y1
             objects.append(

@@ -55,9 +55,14 @@ def crop_boxes(
     bottom = expanded[:, 3].ceil().clamp(1, height).long()
     crops = [
         F.resized_crop(
-            image, int(y0), int(x0), max(int(y1 - y0), 1), max(int(x1 - x0), 1),
-            [size, size], antialias=True,
-        )  # fmt: skip
+            image,
+            int(y0),
+            int(x0),
+            max(int(y1 - y0), 1),
+            max(int(x1 - x0), 1),
+            [size, size],
+            antialias=True,
+        )
         for x0, y0, x1, y1 in zip(left, top, right, bottom, strict=True)
     ]
     if not crops:
@@ -85,7 +90,8 @@ class ObjectCropDataset(Dataset):
         transform: applied to each crop in ``__getitem__``.
         progress: show a progress bar while cropping.
 
-    >>> crops = ObjectCropDataset(load_voc("BCCD", "train"), size=64, cache_dir="cache")  # doctest: +SKIP
+    >>> train = load_voc("BCCD", "train")  # doctest: +SKIP
+    >>> crops = ObjectCropDataset(train, size=64, cache_dir="cache")  # doctest: +SKIP
     >>> crops.crops.shape  # doctest: +SKIP
     torch.Size([2764, 3, 64, 64])
     """
@@ -147,8 +153,14 @@ class ObjectCropDataset(Dataset):
 
     def _cache_key(self) -> str:
         digest = hashlib.sha1()
-        settings = [_CACHE_FORMAT, self.size, self.context, self.include_difficult,
-                    self.include_crowd, self.annotations.one_based]  # fmt: skip
+        settings = [
+            _CACHE_FORMAT,
+            self.size,
+            self.context,
+            self.include_difficult,
+            self.include_crowd,
+            self.annotations.one_based,
+        ]
         digest.update(json.dumps(settings).encode())
         for image in self.annotations:
             keep = self._kept(image)
@@ -160,9 +172,12 @@ class ObjectCropDataset(Dataset):
     def _cut(self, progress: bool) -> dict[str, torch.Tensor]:
         crops, labels, image_indices, boxes, difficult = [], [], [], [], []
         images = tqdm(
-            self.annotations, desc=f"cropping objects ({self.size}px)", unit="img",
-            disable=not progress, leave=False,
-        )  # fmt: skip
+            self.annotations,
+            desc=f"cropping objects ({self.size}px)",
+            unit="img",
+            disable=not progress,
+            leave=False,
+        )
         for index, image in enumerate(images):
             keep = self._kept(image)
             if not keep.any():

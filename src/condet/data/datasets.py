@@ -91,6 +91,6 @@ class DetectionDataset(Dataset):
 
 
 def detection_collate(batch: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
-    """Collate for detection: images differ in size, so keep lists (as torchvision's models take)."""
+    """Collate for detection: images differ in size, so keep lists, as torchvision's models take."""
     images, targets = zip(*batch, strict=True)
     return list(images), list(targets)

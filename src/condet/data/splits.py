@@ -49,7 +49,8 @@ def label_fraction_indices(annotations: Annotations, fraction: float, seed: int 
 def label_fraction_subset(annotations: Annotations, fraction: float, seed: int = 0) -> Annotations:
     """The images of :func:`label_fraction_indices`, in their original order.
 
-    >>> ten_percent = label_fraction_subset(load_voc("BCCD", "train"), 0.1, seed=0)  # doctest: +SKIP
+    >>> train = load_voc("BCCD", "train")  # doctest: +SKIP
+    >>> ten_percent = label_fraction_subset(train, 0.1, seed=0)  # doctest: +SKIP
     """
     return annotations.subset(label_fraction_indices(annotations, fraction, seed))
 

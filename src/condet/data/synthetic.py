@@ -51,10 +51,10 @@ SYNTHETIC_RANKINGS: dict[str, list[str]] = {
     "circle": ["ellipse", "ring", "hexagon"],
     "ellipse": ["circle", "ring"],
     "ring": ["circle", "ellipse"],
-    "triangle": ["square", "pentagon"],
+    "triangle": ["square", "pentagon", "hexagon"],
     "square": ["pentagon", "triangle", "hexagon"],
     "pentagon": ["hexagon", "square", "triangle"],
-    "hexagon": ["pentagon", "circle", "square"],
+    "hexagon": ["pentagon", "square", "triangle", "circle"],
     "star": ["burst", "cross"],
     "cross": ["star", "burst"],
     "burst": ["star", "cross"],
@@ -83,8 +83,12 @@ def generate_synthetic(
     if images < 5:
         raise CondetError(f"--images must be at least 5 (one per split and more), got {images}")
     out = Path(out)
-    settings = {"images": images, "seed": seed, "image_size": image_size,
-                "condet": condet.__version__}  # fmt: skip
+    settings = {
+        "images": images,
+        "seed": seed,
+        "image_size": image_size,
+        "condet": condet.__version__,
+    }
     marker = out / _MARKER
     if marker.is_file():
         if json.loads(marker.read_text()) == settings and _complete(out):
@@ -196,8 +200,9 @@ def _place_object(
             center = neighbour["center"] + rng.normal(0, radius, size=2)
         outer, hole = _outline(name, rng)
         angle = rng.uniform(0, 2 * math.pi)
-        rotation = np.array([[math.cos(angle), -math.sin(angle)],
-                             [math.sin(angle), math.cos(angle)]])  # fmt: skip
+        rotation = np.array(
+            [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+        )
         outer = outer @ rotation.T * radius + center
         hole = None if hole is None else hole @ rotation.T * radius + center
         alpha = _rasterize(outer, hole, size)
@@ -211,8 +216,13 @@ def _place_object(
             for earlier in placed
         ):
             continue
-        return {"name": name, "alpha": alpha, "visible": alpha.copy(), "center": center,
-                "inside_fraction": inside_fraction}  # fmt: skip
+        return {
+            "name": name,
+            "alpha": alpha,
+            "visible": alpha.copy(),
+            "center": center,
+            "inside_fraction": inside_fraction,
+        }
     return None
 
 
@@ -235,9 +245,23 @@ def _outline(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
         outer = _star(8, inner_ratio=rng.uniform(0.55, 0.7))
     elif name == "cross":
         arm = rng.uniform(0.28, 0.38)
-        outer = np.array([(arm, 1), (arm, arm), (1, arm), (1, -arm), (arm, -arm), (arm, -1),
-                          (-arm, -1), (-arm, -arm), (-1, -arm), (-1, arm), (-arm, arm),
-                          (-arm, 1)], float)  # fmt: skip
+        outer = np.array(
+            [
+                (arm, 1),
+                (arm, arm),
+                (1, arm),
+                (1, -arm),
+                (arm, -arm),
+                (arm, -1),
+                (-arm, -1),
+                (-arm, -arm),
+                (-1, -arm),
+                (-1, arm),
+                (-arm, arm),
+                (-arm, 1),
+            ],
+            float,
+        )
     else:
         raise ValueError(f"unknown shape {name!r}")
     if name != "ellipse":
@@ -279,8 +303,9 @@ def _rasterize(outer: np.ndarray, hole: np.ndarray | None, size: int) -> np.ndar
     return np.asarray(mask, np.float64) / 255.0
 
 
-def _random_colour(rng: np.random.Generator, saturation: tuple[float, float],
-                   value: tuple[float, float]) -> np.ndarray:  # fmt: skip
+def _random_colour(
+    rng: np.random.Generator, saturation: tuple[float, float], value: tuple[float, float]
+) -> np.ndarray:
     """An RGB colour (0..255) from a uniform hue and the given saturation and value ranges."""
     hue = rng.uniform(0, 1)
     sat, val = rng.uniform(*saturation), rng.uniform(*value)

@@ -83,8 +83,12 @@ def load_yolo(
             continue
         boxes, labels = [], []
         for line_number, label, (cx, cy, w, h) in objects:
-            box = ((cx - w / 2) * width, (cy - h / 2) * height,
-                   (cx + w / 2) * width, (cy + h / 2) * height)  # fmt: skip
+            box = (
+                (cx - w / 2) * width,
+                (cy - h / 2) * height,
+                (cx + w / 2) * width,
+                (cy + h / 2) * height,
+            )
             problem = box_problem(box, width, height)
             if problem:
                 log.report(label_path, f"line {line_number} ({names[label]}): {problem}")

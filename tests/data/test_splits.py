@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from condet.data import (
+    Annotations,
+    ImageAnnotation,
+    known_class_ids,
+    label_fraction_indices,
+    label_fraction_subset,
+    load_voc,
+    mark_withheld,
+    withhold_classes,
+)
+from condet.errors import CondetError
+
+
+def toy(labels_per_image: list[list[int]], classes=("a", "b", "c", "d")) -> Annotations:
+    images = [
+        ImageAnnotation(str(i), f"{i}.jpg", 10, 10, [[0, 0, 5, 5]] * len(labels), labels)
+        for i, labels in enumerate(labels_per_image)
+    ]
+    return Annotations(images, classes)
+
+
+class TestLabelFractions:
+    def test_deterministic_sized_and_covering_every_class(self, synthetic_root):
+        voc = load_voc(synthetic_root, "trainval")
+        present = {int(label) for image in voc for label in image.labels}
+        for fraction in (0.1, 0.25, 0.5, 1.0):
+            indices = label_fraction_indices(voc, fraction, seed=3)
+            assert indices == label_fraction_indices(voc, fraction, seed=3)
+            assert len(indices) >= round(fraction * len(voc))
+            covered = {int(label) for i in indices for label in voc[i].labels}
+            assert covered == present
+        assert label_fraction_indices(voc, 0.25, seed=3) != label_fraction_indices(voc, 0.25, 4)
+
+    def test_exact_size_when_classes_do_not_force_more(self):
+        annotations = toy([[0], [0], [0], [1], [1], [0, 1]] * 10, classes=("a", "b"))
+        assert len(label_fraction_indices(annotations, 0.1, seed=0)) == 6
+
+    def test_rare_class_is_kept(self):
+        annotations = toy([[0]] * 99 + [[3]])
+        assert 99 in label_fraction_indices(annotations, 0.01, seed=0)
+
+    def test_smaller_fractions_are_nested_in_larger_ones(self):
+        annotations = toy([[i % 4] for i in range(200)])
+        previous: set[int] = set()
+        for fraction in (0.01, 0.1, 0.5, 1.0):
+            current = set(label_fraction_indices(annotations, fraction, seed=7))
+            assert previous <= current
+            previous = current
+        assert previous == set(range(200))
+
+    def test_subset_keeps_order_and_settings(self, synthetic_root):
+        voc = load_voc(synthetic_root, "train")
+        subset = label_fraction_subset(voc, 0.3, seed=0)
+        ids = [image.image_id for image in subset]
+        assert ids == sorted(ids) and subset.classes == voc.classes and subset.one_based
+
+    @pytest.mark.parametrize("fraction", [0, -0.1, 1.5])
+    def test_fraction_out_of_range(self, fraction):
+        with pytest.raises(CondetError, match="label fraction must be in"):
+            label_fraction_indices(toy([[0]]), fraction)
+
+
+class TestWithheldClasses:
+    def test_training_side_loses_the_boxes_and_keeps_the_label_space(self):
+        annotations = toy([[0, 1], [1, 1], [2]])
+        train = withhold_classes(annotations, ["b"])
+        assert [image.labels.tolist() for image in train] == [[0], [], [2]]
+        assert train.classes == annotations.classes and train.withheld == ("b",)
+        assert known_class_ids(train) == [0, 2, 3]
+
+    def test_test_side_keeps_and_marks_them(self):
+        annotations = toy([[0, 1], [1, 1], [2]])
+        test = mark_withheld(annotations, ["b", "c"])
+        assert test.num_objects == annotations.num_objects and test.withheld == ("b", "c")
+        unknown = [np.isin(image.labels, [1, 2]).tolist() for image in test]
+        assert unknown == [[False, True], [True, True], [True]]
+
+    def test_unknown_class_name(self):
+        with pytest.raises(CondetError, match="unknown class 'zebra'; the classes are: a, b"):
+            withhold_classes(toy([[0]]), ["zebra"])

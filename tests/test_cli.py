@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+import condet
+from condet.cli import build_parser, main
+from tests.helpers import make_voc, voc_xml
+
+
+def subcommand_paths(parser: argparse.ArgumentParser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield (*prefix, name)
+                yield from subcommand_paths(child, (*prefix, name))
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"condet {condet.__version__}"
+
+
+@pytest.mark.parametrize("path", list(subcommand_paths(build_parser())), ids=" ".join)
+def test_every_subcommand_has_help(path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*path, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: condet " + " ".join(path) in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_without_traceback(tmp_path, capsys):
+    assert main(["data", "check", str(tmp_path / "missing")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"condet: error: {tmp_path / 'missing'}: data set not found"
+    ]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "condet", "data", "check", str(tmp_path), "--debug"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "DataError" in result.stderr
+
+
+def test_data_check_exit_code_tells_about_problems(tmp_path, capsys):
+    good = make_voc(tmp_path / "good", {"a": voc_xml([("cat", (1, 1, 9, 9))])}, {"train": ["a"]})
+    assert main(["data", "check", str(good)]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    bad = make_voc(tmp_path / "bad", {"a": voc_xml([("cat", (9, 1, 9, 9))])}, {"train": ["a"]})
+    assert main(["data", "check", str(bad), "--split", "train"]) == 1
+    assert "1 problem(s):" in capsys.readouterr().out
+
+
+def test_data_synth_then_demo_reuses_it(tmp_path, capsys):
+    assert main(["data", "synth", str(tmp_path / "data"), "--images", "10", "--seed", "1"]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    assert main(["demo", "--out", str(tmp_path), "--images", "10", "--seed", "1"]) == 0
+    output = capsys.readouterr().out
+    assert "synthetic data set written to" in output and "circle" in output
+
+
+def test_usage_error_exits_with_two(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "synth"])
+    assert exit_info.value.code == 2
