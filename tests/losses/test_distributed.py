@@ -1,0 +1,100 @@
+"""Two CPU processes (gloo) give the loss and gradients of one process holding the whole batch."""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+
+from condet.losses import ntxent_loss, ranked_infonce_loss, supcon_loss
+from condet.losses.distributed import gather_with_grad
+
+WORLD_SIZE = 2
+RANK_MATRIX = torch.tensor([[1, 2, 3, 0], [2, 1, 0, 0], [0, 3, 1, 2], [0, 0, 2, 1]])
+
+LOSSES = {
+    "ntxent": lambda f, y, gather: ntxent_loss(f[:, 0], f[:, 1], 0.5, gather_distributed=gather),
+    "supcon": lambda f, y, gather: supcon_loss(f, y, 0.1, gather_distributed=gather),
+    "ranked_in": lambda f, y, gather: ranked_infonce_loss(
+        f, y, RANK_MATRIX, [0.1, 0.2, 0.4], "in", gather_distributed=gather
+    ),
+    "ranked_out": lambda f, y, gather: ranked_infonce_loss(
+        f, y, RANK_MATRIX, [0.1, 0.2, 0.4], "out", gather_distributed=gather
+    ),
+}
+
+
+def batch_and_model():
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(12, 2, 10, generator=generator)
+    labels = torch.randint(4, (12,), generator=generator)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(10, 6)
+    return inputs, labels, model
+
+
+def single_process(name):
+    inputs, labels, model = batch_and_model()
+    loss = LOSSES[name](model(inputs), labels, False)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def worker(rank, port, names):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
+    try:
+        for name in names:
+            inputs, labels, model = batch_and_model()
+            expected_loss, expected_grads = single_process(name)
+            ddp = DistributedDataParallel(copy.deepcopy(model))
+            local = slice(rank * 6, rank * 6 + 6)
+            loss = LOSSES[name](ddp(inputs[local]), labels[local], True)
+            loss.backward()
+            # every process computed the mean over its own anchors; their mean is the full loss
+            mean_loss = loss.detach().clone()
+            dist.all_reduce(mean_loss)
+            torch.testing.assert_close(mean_loss / WORLD_SIZE, expected_loss, msg=name)
+            # DDP averages the parameter gradients, which then equal the single-process ones
+            for parameter, expected in zip(ddp.parameters(), expected_grads, strict=True):
+                torch.testing.assert_close(parameter.grad, expected, msg=name)
+    finally:
+        dist.destroy_process_group()
+
+
+def unequal_worker(rank, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
+    try:
+        with pytest.raises(ValueError, match="one shape on every process"):
+            gather_with_grad(torch.zeros(3 + rank, 4))
+    finally:
+        dist.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_match_one():
+    # one process group for all losses: starting processes costs seconds each time
+    mp.spawn(worker, args=(free_port(), list(LOSSES)), nprocs=WORLD_SIZE, join=True)
+
+
+@pytest.mark.slow
+def test_unequal_batches_are_an_error_not_a_hang():
+    mp.spawn(unequal_worker, args=(free_port(),), nprocs=WORLD_SIZE, join=True)
+
+
+def test_without_a_process_group_gathering_is_the_identity():
+    tensor = torch.randn(3, 4)
+    assert gather_with_grad(tensor) is tensor
