@@ -14,6 +14,7 @@ from pathlib import Path
 
 import condet
 from condet.errors import CondetError
+from condet.runtime import tune_cpu_allocator
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
+    tune_cpu_allocator()
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="condet: %(message)s",

@@ -129,10 +129,9 @@ def supcon_loss(
 
 
 def _mean_over(per_anchor: Tensor, counted: Tensor) -> Tensor:
-    """Mean of ``per_anchor`` over ``counted``; a zero that keeps the graph when none is."""
-    if not counted.any():
-        return per_anchor.sum() * 0.0
-    return per_anchor[counted].mean()
+    """Mean of ``per_anchor`` over ``counted`` (0 when none is), without a host sync."""
+    total = torch.where(counted, per_anchor, 0.0).sum()
+    return total / counted.sum().clamp(min=1)
 
 
 def ntxent_loss(

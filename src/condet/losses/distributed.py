@@ -1,17 +1,16 @@
 """Gathering embeddings across processes so that every process contrasts against all negatives.
 
 With ``gather_distributed=True`` a loss uses its own process's samples as anchors and the
-samples of *all* processes as the contrast set. The gather keeps the autograd graph
-(``torch.distributed.nn.functional.all_gather``: its backward sums every process's gradient for
-a process's samples back onto them), so the gradients of a data-parallel run equal those of one
-process holding the whole batch, once DDP has averaged them.
+samples of *all* processes as the contrast set. The gather keeps the autograd graph: its
+backward sums every process's gradient for a process's samples back onto them, so the gradients
+of a data-parallel run equal those of one process holding the whole batch once DDP has averaged
+them.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as distributed_functional
 
 
 def world_size() -> int:
@@ -33,7 +32,7 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     if world_size() == 1:
         return tensor
     _check_same_shape(tensor)
-    return torch.cat(distributed_functional.all_gather(tensor), dim=0)
+    return torch.cat(_GatherLayer.apply(tensor), dim=0)
 
 
 def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
@@ -44,6 +43,27 @@ def gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(tensor) for _ in range(world_size())]
     dist.all_gather(parts, tensor.contiguous())
     return torch.cat(parts, dim=0)
+
+
+class _GatherLayer(torch.autograd.Function):
+    """``all_gather`` whose backward hands each process the sum of all processes' gradients.
+
+    Written here because ``torch.distributed.nn.functional.all_gather`` is deprecated and its
+    successor is private; all_reduce + slice works on every backend (gloo has no
+    reduce_scatter).
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        parts = [torch.empty_like(tensor) for _ in range(world_size())]
+        dist.all_gather(parts, tensor.contiguous())
+        return tuple(parts)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor) -> torch.Tensor:
+        stacked = torch.stack(grads)
+        dist.all_reduce(stacked)
+        return stacked[rank()]
 
 
 def _check_same_shape(tensor: torch.Tensor) -> None:

@@ -32,6 +32,7 @@ anchor and class, so no ``exp`` overflows or underflows to a zero sum at any tem
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -43,7 +44,6 @@ from condet.losses.contrastive import (
     _mean_over,
     _no_autocast,
     contrast_set,
-    mask_self,
 )
 
 MODES = ("in", "out")
@@ -85,32 +85,34 @@ def ranked_infonce_loss(
         raise ValueError(f"labels must be class indices in 0..{num_classes - 1}")
     with _no_autocast(features.device):
         views = contrast_set(features, labels, gather_distributed)
+        similarities = views.similarities()
         # Levels above r need no special case: no rank k <= r selects them, and every
         # denominator takes them with the negatives (level > k).
         levels = rank_matrix.to(features.device)[views.anchor_labels]
-        similarities = views.similarities()
-        class_log_mass = _ClassLogMass(similarities, views, num_classes)
-        if mode == "out":
-            pair_levels = levels.gather(1, views.contrast_labels.expand_as(similarities))
-            pair_levels = pair_levels.scatter(1, views.self_columns[:, None], -1)
-        loss_sum = similarities.new_zeros(len(similarities))
-        counted = torch.zeros(len(similarities), dtype=torch.bool, device=features.device)
-        for rank, temperature in enumerate(temperatures, start=1):
-            log_mass = class_log_mass(temperature)
-            positive = (levels == rank) & class_log_mass.present
-            has_positive = positive.any(1)
-            counted |= has_positive
+        own_class = F.one_hot(views.anchor_labels, num_classes).bool()
+        sizes = torch.bincount(views.contrast_labels, minlength=num_classes)
+        present = (sizes[None, :] - own_class.long()) > 0
+        log_mass = _ClassLogMass.apply(
+            similarities, views.contrast_labels, views.self_columns, present, tuple(temperatures)
+        )
+        terms = []
+        for rank in range(1, len(temperatures) + 1):
+            positive = (levels == rank) & present
             if mode == "in":
-                denominator = ((levels >= rank) | (levels == 0)) & class_log_mass.present
-                terms = _masked_logsumexp(log_mass, denominator) - _masked_logsumexp(
-                    log_mass, positive
+                kept = ((levels >= rank) | (levels == 0)) & present
+                term = _masked_logsumexp(log_mass[rank - 1], kept) - _masked_logsumexp(
+                    log_mass[rank - 1], positive
                 )
+                terms.append(torch.where(positive.any(1), term, 0.0))
             else:
-                lower = ((levels > rank) | (levels == 0)) & class_log_mass.present
-                log_lower = _masked_logsumexp(log_mass, lower)
-                terms = _out_terms(similarities / temperature, pair_levels == rank, log_lower)
-            loss_sum = loss_sum + torch.where(has_positive, terms, 0.0)
-        return _mean_over(loss_sum, counted)
+                lower = ((levels > rank) | (levels == 0)) & present
+                terms.append(_masked_logsumexp(log_mass[rank - 1], lower))
+        if mode == "in":
+            per_anchor = torch.stack(terms).sum(0)
+        else:
+            per_anchor = _out_terms(similarities, views, levels, torch.stack(terms), temperatures)
+        counted = ((levels >= 1) & (levels <= len(temperatures)) & present).any(1)
+        return _mean_over(per_anchor, counted)
 
 
 def _check_rank_matrix(rank_matrix: Tensor) -> int:
@@ -123,29 +125,60 @@ def _check_rank_matrix(rank_matrix: Tensor) -> int:
     return rank_matrix.shape[0]
 
 
-class _ClassLogMass:
-    """``log sum_{a in class c, a != i} exp(s_ia / t)`` for every anchor ``i`` and class ``c``."""
+class _ClassLogMass(torch.autograd.Function):
+    """``log sum_{a in class c, a != i} exp(s_ia / t_k)`` for each rank, anchor ``i``, class ``c``.
 
-    def __init__(self, similarities: Tensor, views: ContrastSet, num_classes: int) -> None:
+    Input: similarities ``[A, K]``; output ``[r, A, C]``, ``-inf`` where ``c`` has no view but
+    the anchor. While ``exp(±1 / t)`` is a normal float (t above about 0.0125 in float32), the
+    exponentials of cosine similarities can neither overflow nor underflow and are taken as
+    they are; below that, each is shifted by the (detached) largest similarity of its anchor
+    and class, as a stable log-sum-exp does. The backward is written out: it reuses the saved
+    exponentials and spreads class gradients with a gather, where autograd would add passes
+    over ``[A, K]`` and a product with the one-hot matrix.
+    """
+
+    @staticmethod
+    def forward(ctx, similarities, contrast_labels, self_columns, present, temperatures):
         anchors, contrast = similarities.shape
-        column_classes = views.contrast_labels.expand(anchors, contrast)
-        masked = mask_self(similarities, views.self_columns)
-        own_class = F.one_hot(views.anchor_labels, num_classes).bool()
-        sizes = torch.bincount(views.contrast_labels, minlength=num_classes)
-        self.present = (sizes[None, :] - own_class.long()) > 0
-        with torch.no_grad():
+        num_classes = present.shape[1]
+        column_classes = contrast_labels.expand(anchors, contrast)
+        exponent_limit = 0.9 * -math.log(torch.finfo(similarities.dtype).tiny)
+        if 1.0 / min(temperatures) < exponent_limit:
+            shift = similarities.new_zeros(anchors, num_classes)
+            shifted = similarities
+        else:
+            masked = similarities.scatter(1, self_columns[:, None], float("-inf"))
             shift = masked.new_full((anchors, num_classes), float("-inf"))
             shift = shift.scatter_reduce(1, column_classes, masked, "amax")
-            self.shift = torch.where(self.present, shift, 0.0)
-        # <= 0 everywhere, 0 at each class's largest similarity, -inf on the anchor itself
-        self.shifted = masked - self.shift.gather(1, column_classes)
-        self.one_hot = F.one_hot(views.contrast_labels, num_classes).to(similarities.dtype)
+            shift = torch.where(present, shift, 0.0)
+            shifted = masked.sub_(shift.gather(1, column_classes))
+        one_hot = F.one_hot(contrast_labels, num_classes).to(similarities.dtype)
+        exponentials = similarities.new_empty(len(temperatures), anchors, contrast)
+        for rank, temperature in enumerate(temperatures):
+            torch.mul(shifted, 1.0 / temperature, out=exponentials[rank]).exp_()
+            # the anchor itself is in no sum
+            exponentials[rank].scatter_(1, self_columns[:, None], 0.0)
+        masses = (exponentials.view(-1, contrast) @ one_hot).view(-1, anchors, num_classes)
+        masses = torch.where(masses > 0, masses, 1.0)
+        inverse_temperatures = 1.0 / similarities.new_tensor(temperatures)[:, None, None]
+        log_masses = masses.log() + shift * inverse_temperatures
+        ctx.save_for_backward(column_classes, present, exponentials, masses)
+        ctx.temperatures = temperatures
+        return log_masses.masked_fill(~present, float("-inf"))
 
-    def __call__(self, temperature: float) -> Tensor:
-        mass = torch.exp(self.shifted / temperature) @ self.one_hot
-        safe = torch.where(self.present, mass, 1.0)
-        log_mass = torch.log(safe) + self.shift / temperature
-        return log_mass.masked_fill(~self.present, float("-inf"))
+    @staticmethod
+    def backward(ctx, grad_log_masses):
+        column_classes, present, exponentials, masses = ctx.saved_tensors
+        grad_masses = torch.where(present, grad_log_masses / masses, 0.0)
+        grad_similarities, spread = None, None
+        for rank, temperature in enumerate(ctx.temperatures):
+            # one spread buffer for all ranks: fresh [A, K] allocations cost page faults
+            spread = torch.gather(grad_masses[rank] / temperature, 1, column_classes, out=spread)
+            if grad_similarities is None:
+                grad_similarities = spread * exponentials[rank]
+            else:
+                grad_similarities.addcmul_(spread, exponentials[rank])
+        return grad_similarities, None, None, None, None
 
 
 def _masked_logsumexp(values: Tensor, mask: Tensor) -> Tensor:
@@ -155,13 +188,32 @@ def _masked_logsumexp(values: Tensor, mask: Tensor) -> Tensor:
     return torch.where(has_any, torch.logsumexp(safe, dim=1), float("-inf"))
 
 
-def _out_terms(logits: Tensor, pairs: Tensor, log_lower: Tensor) -> Tensor:
-    """Per anchor, the mean over its ``pairs`` of ``softplus(log_lower - logit)``.
+def _out_terms(
+    similarities: Tensor,
+    views: ContrastSet,
+    levels: Tensor,
+    log_lower: Tensor,
+    temperatures: Sequence[float],
+) -> Tensor:
+    """Per anchor, ``sum_k 1/|P_k| sum_{p in P_k} softplus(log L_k - s_ip / t_k)``.
 
-    ``-log(e^x / (e^x + L)) = softplus(log L - x)``, which stays finite for any ``x`` and ``L``.
+    ``-log(e^x / (e^x + L)) = softplus(log L - x)``, finite for any ``x`` and ``L``. Only the
+    positive pairs (ranks ``1..r``) are visited, a fraction of the ``[A, K]`` matrix.
     """
-    per_pair = F.softplus(log_lower[:, None] - logits)
-    return per_pair.masked_fill(~pairs, 0.0).sum(1) / pairs.sum(1).clamp(min=1)
+    ranks = len(temperatures)
+    pair_levels = levels.gather(1, views.contrast_labels.expand_as(similarities))
+    pair_levels = pair_levels.scatter(1, views.self_columns[:, None], 0)
+    rows, columns = torch.nonzero((pair_levels >= 1) & (pair_levels <= ranks), as_tuple=True)
+    pair_rank = pair_levels[rows, columns] - 1
+    inverse_temperature = 1.0 / torch.tensor(
+        temperatures, dtype=similarities.dtype, device=similarities.device
+    )
+    logits = similarities[rows, columns] * inverse_temperature[pair_rank]
+    per_pair = F.softplus(log_lower[pair_rank, rows] - logits)
+    slots = pair_rank * len(similarities) + rows
+    sums = similarities.new_zeros(ranks * len(similarities)).index_add(0, slots, per_pair)
+    counts = torch.bincount(slots, minlength=ranks * len(similarities)).clamp(min=1)
+    return (sums / counts).view(ranks, -1).sum(0)
 
 
 class RankedInfoNCELoss(nn.Module):
