@@ -50,8 +50,10 @@ def main() -> None:
     }
     for name, reader in readers.items():
         seconds, annotations = timed(reader)
-        print(f"{name:<28}{len(annotations):>6} images {annotations.num_objects:>6} boxes "
-              f"{seconds * 1000:>8.1f} ms")  # fmt: skip
+        print(
+            f"{name:<28}{len(annotations):>6} images {annotations.num_objects:>6} boxes "
+            f"{seconds * 1000:>8.1f} ms"
+        )
 
     aquarium = load_yolo(shared / "aquarium/data.yaml", "train")
     images = aquarium[:100]
@@ -60,8 +62,10 @@ def main() -> None:
     pil, _ = timed(
         lambda: [pil_to_tensor(Image.open(i.image_path).convert("RGB")) for i in images], 2
     )
-    print(f"decode 100 Aquarium images: torchvision {len(images) / seconds:.0f} img/s, "
-          f"PIL {len(images) / pil:.0f} img/s, ratio {pil / seconds:.2f}x")  # fmt: skip
+    print(
+        f"decode 100 Aquarium images: torchvision {len(images) / seconds:.0f} img/s, "
+        f"PIL {len(images) / pil:.0f} img/s, ratio {pil / seconds:.2f}x"
+    )
 
     bccd = load_voc(shared / "bccd/BCCD", "train", skip_invalid=True)
     with tempfile.TemporaryDirectory() as cache:
@@ -71,9 +75,11 @@ def main() -> None:
         memory, _ = timed(lambda: [crops[i] for i in range(len(crops))], repeats=1)
         cached, _ = timed(lambda: ObjectCropDataset(bccd, size=64, cache_dir=cache), 1)
         size_mb = crops.cache_path.stat().st_size / 2**20
-    print(f"BCCD train crops ({len(crops)} at 64px): cut {first:.1f} s, "
-          f"epoch from memory {memory * 1000:.0f} ms, reload from cache {cached * 1000:.0f} ms "
-          f"({size_mb:.0f} MB file)")  # fmt: skip
+    print(
+        f"BCCD train crops ({len(crops)} at 64px): cut {first:.1f} s, "
+        f"epoch from memory {memory * 1000:.0f} ms, reload from cache {cached * 1000:.0f} ms "
+        f"({size_mb:.0f} MB file)"
+    )
 
 
 if __name__ == "__main__":

@@ -85,9 +85,11 @@ def supcontrast_reference(features, labels, temperature=0.1):
     logits = anchor_dot_contrast - logits_max.detach()
     mask = mask.repeat(contrast_count, contrast_count)
     logits_mask = torch.scatter(
-        torch.ones_like(mask), 1,
-        torch.arange(batch_size * contrast_count, device=features.device).view(-1, 1), 0,
-    )  # fmt: skip
+        torch.ones_like(mask),
+        1,
+        torch.arange(batch_size * contrast_count, device=features.device).view(-1, 1),
+        0,
+    )
     mask = mask * logits_mask
     exp_logits = torch.exp(logits) * logits_mask
     log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
@@ -229,10 +231,13 @@ def main() -> None:
             print(f"{name:<32}{size:>6}{times[name] * 1000:>10.1f}{memory:>10.1f}")
         ranked, loop = times["ranked (condet)"], times["ranked (loop reference)"]
         supcon, supcontrast = times["supcon (condet)"], times["supcon (SupContrast reference)"]
-        print(f"  N={size}: ranked is {loop / ranked:.0f}x faster than the loop reference "
-              f"(target >= 20x at N=1024)")  # fmt: skip
-        print(f"  N={size}: ranked takes {ranked / supcon:.2f}x the time of supcon "
-              f"(target <= 1.5x)")  # fmt: skip
+        print(
+            f"  N={size}: ranked is {loop / ranked:.0f}x faster than the loop reference "
+            f"(target >= 20x at N=1024)"
+        )
+        print(
+            f"  N={size}: ranked takes {ranked / supcon:.2f}x the time of supcon (target <= 1.5x)"
+        )
         print(f"  N={size}: supcon takes {supcon / supcontrast:.2f}x the time of SupContrast's")
 
 

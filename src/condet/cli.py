@@ -114,6 +114,71 @@ def _run_data_check(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def _add_pretrain(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from condet.config import add_config_arguments
+    from condet.configs import PretrainConfig
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        parents=[common],
+        help="SimCLR-pretrain a backbone on unlabeled images",
+        description="SimCLR (NT-Xent) pretraining of a backbone on the images of a VOC folder, "
+        "COCO JSON, YOLO data.yaml or plain image folder. Writes a run folder with config, "
+        "checkpoints, CSV/TensorBoard logs and backbone.safetensors.",
+    )
+    add_config_arguments(pretrain, PretrainConfig)
+    pretrain.set_defaults(handler=_run_pretrain)
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from condet.configs import PretrainConfig
+    from condet.train.pretrain import pretrain
+
+    run = pretrain(_training_config(PretrainConfig, args))
+    print(f"backbone written to {run / 'backbone.safetensors'}")
+    return 0
+
+
+def _add_evaluate_features(
+    commands: argparse._SubParsersAction, common: argparse.ArgumentParser
+) -> None:
+    from condet.config import add_config_arguments
+    from condet.configs import FeaturesConfig
+
+    evaluate = commands.add_parser(
+        "evaluate-features",
+        parents=[common],
+        help="k-NN, nearest-class-mean and linear-probe accuracy of frozen backbone features",
+        description="Embed labelled reference and test images (or a detection data set's "
+        "object crops) with a frozen backbone and report top-1 / top-3 accuracy of k-NN, "
+        "nearest class mean and a linear probe, with a 2-D plot of the test embeddings.",
+    )
+    add_config_arguments(evaluate, FeaturesConfig)
+    evaluate.set_defaults(handler=_run_evaluate_features)
+
+
+def _run_evaluate_features(args: argparse.Namespace) -> int:
+    from condet.config import resolve_config
+    from condet.configs import FeaturesConfig
+    from condet.evaluation.features import evaluate_features, results_table
+
+    config = resolve_config(FeaturesConfig, args)
+    print(results_table(evaluate_features(config)), end="")
+    print(f"written to {config.out}")
+    return 0
+
+
+def _training_config(config_class: type, args: argparse.Namespace):
+    """The command's config; ``--resume`` starts from the run's own config.yaml."""
+    from condet.config import resolve_config
+    from condet.train.common import resume_config_values
+
+    base = {}
+    if args.resume:
+        base = resume_config_values(args.out or Path("runs/run"))
+    return resolve_config(config_class, args, base=base)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = argparse.ArgumentParser(
@@ -125,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", dest="command", required=True)
     _add_demo(commands, common)
     _add_data(commands, common)
+    _add_pretrain(commands, common)
+    _add_evaluate_features(commands, common)
     return parser
 
 
@@ -132,10 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     tune_cpu_allocator()
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="condet: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("condet: %(message)s"))
+    condet_logger = logging.getLogger("condet")
+    condet_logger.handlers[:] = [handler]
+    condet_logger.propagate = False
+    condet_logger.setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     try:
         return args.handler(args)
     except KeyboardInterrupt:

@@ -19,9 +19,14 @@ def random_batch(count, views, dim, classes, seed):
 class TestSupConLoss:
     @pytest.mark.parametrize(
         ("count", "views", "dim", "classes", "temperature"),
-        [(8, 2, 16, 3, 0.1), (12, 3, 8, 5, 0.5), (10, 1, 32, 4, 0.07), (6, 2, 4, 6, 1.0),
-         (16, 2, 64, 2, 0.05)],
-    )  # fmt: skip
+        [
+            (8, 2, 16, 3, 0.1),
+            (12, 3, 8, 5, 0.5),
+            (10, 1, 32, 4, 0.07),
+            (6, 2, 4, 6, 1.0),
+            (16, 2, 64, 2, 0.05),
+        ],
+    )
     def test_matches_the_loop_reference(self, count, views, dim, classes, temperature):
         features, labels = random_batch(count, views, dim, classes, seed=count + views)
         loss = supcon_loss(features, labels, temperature)

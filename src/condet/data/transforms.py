@@ -30,3 +30,64 @@ def detection_transforms(train: bool, flip_probability: float = 0.5) -> v2.Compo
         v2.SanitizeBoundingBoxes(labels_getter=_per_box_tensors),
     ]
     return v2.Compose(steps)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Normalize(torch.nn.Module):
+    """uint8 or [0, 1] images ``[B, 3, H, W]`` -> float, standardised by ``mean`` and ``std``."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype == torch.uint8:
+            images = images.float().div_(255)
+        return (images - self.mean) / self.std
+
+
+class SimCLRAugmentation(torch.nn.Module):
+    """SimCLR's view augmentation (Chen et al. 2020), batched, with per-image randomness.
+
+    Random resized crop (scale 0.08-1), horizontal flip, colour jitter (0.8, 0.8, 0.8, 0.2
+    with p = 0.8), grayscale (p = 0.2) and Gaussian blur (p = 0.5, sigma 0.1-2, a kernel of a
+    tenth of the image) where the views are at least ``blur_min_size`` pixels (SimCLR drops the
+    blur on CIFAR's 32 pixels), then ImageNet normalisation. These are lightly's
+    ``SimCLRTransform`` defaults. The whole batch is transformed at once on its device by
+    kornia, which draws each image's parameters, instead of per PIL image in data-loader
+    workers, so on a few CPU cores the model, not the data, sets the pace.
+
+    Args:
+        size: side of the square views.
+        min_scale: smallest crop area, as a fraction of the image.
+        blur_min_size: views smaller than this get no blur.
+
+    >>> augment = SimCLRAugmentation(64)
+    >>> view = augment(torch.randint(0, 255, (8, 3, 80, 80), dtype=torch.uint8))
+    >>> view.shape
+    torch.Size([8, 3, 64, 64])
+    """
+
+    def __init__(self, size: int, min_scale: float = 0.08, blur_min_size: int = 96) -> None:
+        super().__init__()
+        import kornia.augmentation as K
+
+        steps: list[torch.nn.Module] = [
+            K.RandomResizedCrop((size, size), scale=(min_scale, 1.0)),
+            K.RandomHorizontalFlip(p=0.5),
+            K.ColorJitter(0.8, 0.8, 0.8, 0.2, p=0.8),
+            K.RandomGrayscale(p=0.2),
+        ]
+        if size >= blur_min_size:
+            kernel = max(3, int(0.1 * size) // 2 * 2 + 1)
+            steps.append(K.RandomGaussianBlur((kernel, kernel), sigma=(0.1, 2.0), p=0.5))
+        self.augment = torch.nn.Sequential(*steps)
+        self.normalize = Normalize()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, 3, H, W]`` -> one normalised float view ``[B, 3, size, size]``."""
+        return self.normalize(self.augment(images.float().div_(255)))

@@ -1,0 +1,116 @@
+"""The config of every condet command, as dataclasses (see :mod:`condet.config`).
+
+Kept apart from the commands themselves, which import PyTorch and Lightning, so that building
+the command line (``condet --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Precision = Literal["32-true", "16-mixed", "bf16-mixed", "64-true"]
+
+
+@dataclass
+class TrainingOptions:
+    """Options of every training command (fields become flags, see :mod:`condet.config`)."""
+
+    out: Path = field(default=Path("runs/run"), metadata={"help": "run folder"})
+    seed: int = field(default=0, metadata={"help": "seed of data order, augmentation, init"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out"})
+    max_steps: int = field(
+        default=-1,
+        metadata={"help": "stop after this many optimizer steps (-1: train all epochs)"},
+    )
+    checkpoint_every: int = field(
+        default=100, metadata={"help": "save RUN/checkpoints/last.ckpt every N steps"}
+    )
+    accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
+    devices: str = field(default="1", metadata={"help": "devices per node (a number or auto)"})
+    num_nodes: int = field(default=1, metadata={"help": "machines"})
+    strategy: str = field(default="auto", metadata={"help": "auto, ddp, ddp_spawn, ..."})
+    precision: Precision = field(
+        default="32-true", metadata={"help": "numeric precision (bf16-mixed on recent GPUs)"}
+    )
+    sync_batchnorm: bool = field(
+        default=False, metadata={"help": "synchronise BatchNorm statistics across devices"}
+    )
+    workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+
+@dataclass
+class PretrainConfig(TrainingOptions):
+    """``condet pretrain``: every field is a flag (``--image-size``) and a YAML key."""
+
+    data: Path = field(
+        default=Path("runs/demo/data"),
+        metadata={"help": "images: a VOC folder, COCO .json, YOLO data.yaml or image folder"},
+    )
+    split: str | None = field(default=None, metadata={"help": "split of a VOC / YOLO data set"})
+    images: Path | None = field(default=None, metadata={"help": "COCO only: the image folder"})
+    crops: bool = field(
+        default=False, metadata={"help": "pretrain on the data set's object crops, not images"}
+    )
+    backbone: str = field(default="resnet18", metadata={"help": "backbone name"})
+    weights: str = field(
+        default="random", metadata={"help": "initial weights: random, imagenet or a file"}
+    )
+    image_size: int = field(default=64, metadata={"help": "side of the training views"})
+    batch_size: int = field(default=128, metadata={"help": "images per device and step"})
+    epochs: int = field(default=10, metadata={"help": "passes over the data"})
+    optimizer: Literal["sgd", "lars"] = field(default="sgd", metadata={"help": "optimizer"})
+    lr: float = field(
+        default=0.06, metadata={"help": "learning rate per 256 images of global batch"}
+    )
+    weight_decay: float = field(default=5e-4, metadata={"help": "weight decay (not on norms)"})
+    warmup_epochs: float = field(default=1.0, metadata={"help": "linear warm-up length"})
+    temperature: float = field(default=0.5, metadata={"help": "NT-Xent temperature"})
+    projection_dim: int = field(default=128, metadata={"help": "embedding width"})
+    hidden_dim: int = field(default=2048, metadata={"help": "projection head hidden width"})
+    channels_last: bool = field(
+        default=True, metadata={"help": "channels_last memory format (faster convolutions)"}
+    )
+    cache_dir: Path | None = field(
+        default=None, metadata={"help": "where decoded images are cached (default ~/.cache)"}
+    )
+
+
+@dataclass
+class FeaturesConfig:
+    """``condet evaluate-features``: frozen-backbone evaluation on labelled images or crops."""
+
+    train: Path = field(
+        default=Path("runs/demo/data"),
+        metadata={
+            "help": "labelled reference data: class folders (root/<class>/*.jpg) or a "
+            "VOC / COCO / YOLO data set, whose object crops are used"
+        },
+    )
+    test: Path = field(default=Path("runs/demo/data"), metadata={"help": "labelled test data"})
+    train_split: str | None = field(default="train", metadata={"help": "split of --train"})
+    test_split: str | None = field(default="test", metadata={"help": "split of --test"})
+    backbone: str = field(default="resnet18", metadata={"help": "backbone name"})
+    weights: str = field(
+        default="random",
+        metadata={"help": "random, imagenet, a weights file or a condet pretrain run folder"},
+    )
+    image_size: int = field(default=64, metadata={"help": "side of the images / crops"})
+    batch_size: int = field(default=256, metadata={"help": "images per forward pass"})
+    methods: list[Literal["knn", "ncm", "linear"]] = field(
+        default_factory=lambda: ["knn", "ncm", "linear"], metadata={"help": "classifiers"}
+    )
+    k: int = field(default=200, metadata={"help": "neighbours of the k-NN classifier"})
+    knn_temperature: float = field(default=0.1, metadata={"help": "k-NN vote temperature"})
+    plot: Literal["pca", "tsne", "none"] = field(
+        default="pca", metadata={"help": "2-D plot of the test embeddings"}
+    )
+    out: Path = field(default=Path("runs/features"), metadata={"help": "output folder"})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda or auto"})
+    seed: int = field(default=0, metadata={"help": "seed of the linear probe and t-SNE"})
+    cache_dir: Path | None = field(
+        default=None, metadata={"help": "where decoded images are cached (default ~/.cache)"}
+    )
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})

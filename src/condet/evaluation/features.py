@@ -1,0 +1,170 @@
+"""``condet evaluate-features``: how good are a backbone's frozen features?
+
+Embed labelled reference ("train") and test images or object crops with the backbone's pooled
+features, classify the test set by k-NN, nearest class mean and a linear probe fit on the
+reference set, report top-1 / top-3, and plot the test embeddings in 2-D.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from condet.configs import FeaturesConfig
+from condet.data.annotations import DataError
+from condet.data.images import ImageTensors, class_folder, default_cache_dir
+from condet.data.transforms import Normalize
+from condet.evaluation.classification import (
+    knn_scores,
+    linear_probe_scores,
+    ncm_scores,
+    topk_accuracy,
+)
+from condet.io import write_text_atomic
+from condet.models.backbones import Backbone, build_backbone
+from condet.train.common import write_run_info
+
+logger = logging.getLogger("condet")
+
+
+def labelled_images(
+    source: Path, split: str | None, size: int, cache_dir: Path, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """uint8 squares ``[N, 3, size, size]``, labels ``[N]`` and class names of ``source``.
+
+    A VOC folder, COCO JSON or YOLO ``data.yaml`` gives its object crops; a folder of class
+    subfolders gives its images.
+    """
+    from condet.data.check import detect_format, load_any
+    from condet.data.crops import ObjectCropDataset
+
+    try:
+        detect_format(source)
+    except DataError:
+        paths, labels, classes = class_folder(source)
+        images = ImageTensors(paths, size, labels=labels, cache_dir=cache_dir, progress=progress)
+        return images.images, images.labels, classes
+    annotations = load_any(source, split, skip_invalid=True)
+    crops = ObjectCropDataset(annotations, size=size, cache_dir=cache_dir, progress=progress)
+    return crops.crops, crops.labels, crops.classes
+
+
+@torch.inference_mode()
+def embed(
+    backbone: Backbone,
+    images: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Pooled backbone features ``[N, C]`` of uint8 ``images`` (ImageNet-normalised)."""
+    backbone = backbone.to(device).eval()
+    normalize = Normalize().to(device)
+    features = []
+    batches = range(0, len(images), batch_size)
+    for start in tqdm(batches, desc="embedding", unit="batch", disable=not progress, leave=False):
+        batch = normalize(images[start : start + batch_size].to(device))
+        features.append(backbone.pool(batch).float().cpu())
+    return torch.cat(features)
+
+
+def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
+    """Run the evaluation, write ``features.json``, ``features.md`` and the plot into ``out``."""
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu")
+        if config.device == "auto"
+        else config.device
+    )
+    cache_dir = config.cache_dir or default_cache_dir()
+    write_run_info(config.out, config, "evaluate-features")
+    train_images, train_labels, classes = labelled_images(
+        config.train, config.train_split, config.image_size, cache_dir, config.progress
+    )
+    test_images, test_labels, test_classes = labelled_images(
+        config.test, config.test_split, config.image_size, cache_dir, config.progress
+    )
+    if test_classes != classes:
+        raise DataError(config.test, f"classes {test_classes} differ from --train's {classes}")
+    backbone = build_backbone(config.backbone, config.weights)
+    bank = embed(backbone, train_images, config.batch_size, device, config.progress)
+    queries = embed(backbone, test_images, config.batch_size, device, config.progress)
+
+    classifiers = {
+        "knn": lambda: knn_scores(
+            bank, train_labels, queries, len(classes), config.k, config.knn_temperature
+        ),
+        "ncm": lambda: ncm_scores(bank, train_labels, queries, len(classes)),
+        "linear": lambda: linear_probe_scores(
+            bank, train_labels, queries, len(classes), config.seed
+        ),
+    }
+    results = {
+        method: topk_accuracy(classifiers[method](), test_labels) for method in config.methods
+    }
+    summary = {
+        "backbone": config.backbone,
+        "weights": config.weights,
+        "train_samples": len(bank),
+        "test_samples": len(queries),
+        "classes": classes,
+        "results": results,
+    }
+    write_text_atomic(config.out / "features.json", json.dumps(summary, indent=2))
+    write_text_atomic(config.out / "features.md", results_table(results))
+    if config.plot != "none":
+        plot_embeddings(
+            queries, test_labels, classes, config.out / "embedding.png", config.plot, config.seed
+        )
+    return results
+
+
+def results_table(results: dict[str, dict[str, float]]) -> str:
+    """A Markdown table: one row per classifier, top-1 and top-3."""
+    lines = ["| classifier | top-1 | top-3 |", "|---|---|---|"]
+    names = {"knn": "k-NN", "ncm": "nearest class mean", "linear": "linear probe"}
+    for method, scores in results.items():
+        lines.append(f"| {names[method]} | {scores['top1']:.3f} | {scores['top3']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_embeddings(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    classes: list[str],
+    path: Path,
+    method: str = "pca",
+    seed: int = 0,
+) -> Path:
+    """A 2-D scatter (PCA or t-SNE) of ``embeddings`` coloured by class, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    points = embeddings.numpy()
+    if method == "tsne":
+        perplexity = max(2.0, min(30.0, (len(points) - 1) / 3))
+        coordinates = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
+            points
+        )
+    else:
+        coordinates = PCA(2, random_state=seed).fit_transform(points)
+    figure, axes = plt.subplots(figsize=(7, 6), dpi=110)
+    colours = plt.get_cmap("tab20")
+    for label, name in enumerate(classes):
+        chosen = labels.numpy() == label
+        if chosen.any():
+            axes.scatter(*coordinates[chosen].T, s=6, color=colours(label % 20), label=name)
+    axes.set_title(f"test embeddings ({method.upper()})")
+    axes.legend(markerscale=3, fontsize=7, loc="best")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

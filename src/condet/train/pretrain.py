@@ -1,0 +1,177 @@
+"""SimCLR pretraining of a backbone on unlabeled images (``condet pretrain``).
+
+Read top to bottom: the config, the Lightning module (backbone + projection head + NT-Xent,
+two augmented views made on the device from uint8 batches), and :func:`pretrain`, which builds
+the data, the run folder and the trainer, trains, and exports ``backbone.safetensors``.
+
+    condet pretrain --data ../shared/data/imagenette2-160/train --backbone resnet18 \
+        --image-size 64 --batch-size 128 --epochs 10 --out runs/simclr
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from condet.configs import PretrainConfig
+from condet.data.crops import ObjectCropDataset
+from condet.data.images import ImageTensors, default_cache_dir, image_paths
+from condet.data.transforms import SimCLRAugmentation
+from condet.losses import NTXentLoss
+from condet.models.backbones import build_backbone, save_backbone
+from condet.models.heads import ProjectionHead
+from condet.train.common import (
+    ResumableLoader,
+    StepBatchSampler,
+    cosine_with_warmup,
+    make_trainer,
+    prepare_run_folder,
+    quiet_lightning,
+)
+from condet.train.optim import make_optimizer
+
+logger = logging.getLogger("condet")
+
+
+class SimCLRModule(L.LightningModule):
+    """Backbone + projection head trained with NT-Xent on two augmented views per image.
+
+    Batches arrive as uint8 ``[B, 3, S, S]``; :meth:`on_after_batch_transfer` turns them into
+    two views on the device. The random draw of each step is seeded from ``(seed, rank, step)``,
+    so a resumed run sees exactly the views it would have seen.
+    """
+
+    def __init__(self, config: dict[str, Any], steps_per_epoch: int) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = config
+        self.backbone = build_backbone(config["backbone"], config["weights"])
+        self.head = ProjectionHead(
+            self.backbone.out_channels, config["hidden_dim"], config["projection_dim"]
+        )
+        self.augment = SimCLRAugmentation(config["image_size"])
+        self.loss = NTXentLoss(config["temperature"])
+        self.steps_per_epoch = steps_per_epoch
+        if config["channels_last"]:
+            self.to(memory_format=torch.channels_last)
+
+    def setup(self, stage: str) -> None:
+        self.loss.gather_distributed = self.trainer.world_size > 1
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
+        images = batch[0]
+        devices = [images.device] if images.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            step_seed = (self.config["seed"] * 1_000_003 + self.global_rank) * 1_000_003
+            torch.manual_seed(step_seed + self.global_step)
+            views = (self.augment(images), self.augment(images))
+        if self.config["channels_last"]:
+            views = tuple(view.contiguous(memory_format=torch.channels_last) for view in views)
+        return views
+
+    def training_step(self, views: tuple[torch.Tensor, torch.Tensor], batch_index: int):
+        first, second = views
+        embeddings = self.head(self.backbone.pool(torch.cat([first, second])))
+        z1, z2 = embeddings.chunk(2)
+        loss = self.loss(z1, z2)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss is {loss.item()} at step {self.global_step}; lower --lr or use "
+                "--precision 32-true"
+            )
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
+        return loss
+
+    def configure_optimizers(self):
+        config = self.config
+        global_batch = config["batch_size"] * self.trainer.world_size
+        lr = config["lr"] * global_batch / 256
+        optimizer = make_optimizer(self, config["optimizer"], lr, config["weight_decay"])
+        total = config["epochs"] * self.steps_per_epoch
+        warmup = round(config["warmup_epochs"] * self.steps_per_epoch)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def pretraining_images(
+    config: PretrainConfig, storage_size: int
+) -> ImageTensors | ObjectCropDataset:
+    """The training images as uint8 squares of ``storage_size``, decoded once and cached."""
+    cache_dir = config.cache_dir or default_cache_dir()
+    if config.crops:
+        from condet.data.check import load_any
+
+        annotations = load_any(
+            config.data, config.split, image_root=config.images, skip_invalid=True
+        )
+        return ObjectCropDataset(
+            annotations, size=storage_size, cache_dir=cache_dir, progress=config.progress
+        )
+    paths = image_paths(config.data, config.split, config.images)
+    return ImageTensors(
+        paths, storage_size, cache_dir=cache_dir, workers=config.workers, progress=config.progress
+    )
+
+
+def pretrain(config: PretrainConfig) -> Path:
+    """Train, then write ``RUN/backbone.safetensors``; returns the run folder."""
+    quiet_lightning()
+    run = prepare_run_folder(config, config, "pretrain")
+    # Views are cropped from images stored a little larger, as 224 crops come from 256 images.
+    dataset = pretraining_images(config, storage_size=round(config.image_size * 8 / 7))
+    trainer = make_trainer(
+        config,
+        run,
+        max_epochs=config.epochs,
+        log_every=max(1, min(10, len(dataset) // config.batch_size)),
+    )
+    sampler = StepBatchSampler(
+        len(dataset),
+        config.batch_size,
+        config.seed,
+        steps_done=lambda: trainer.global_step,
+        rank=trainer.global_rank,
+        world=trainer.world_size,
+    )
+    loader = ResumableLoader(
+        dataset,
+        sampler,
+        num_workers=config.workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=config.workers > 0,
+    )
+    # Seeded here, after the data: decoding may or may not draw random numbers (a cache hit
+    # does not), and the initial weights must not depend on that.
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    module = SimCLRModule(_module_config(config), steps_per_epoch=len(sampler))
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
+    if trainer.is_global_zero:
+        save_backbone(module.backbone, run / "backbone.safetensors")
+        logger.info("backbone written to %s", run / "backbone.safetensors")
+    return run
+
+
+def _module_config(config: PretrainConfig) -> dict[str, Any]:
+    keys = (
+        "backbone",
+        "weights",
+        "image_size",
+        "batch_size",
+        "epochs",
+        "optimizer",
+        "lr",
+        "weight_decay",
+        "warmup_epochs",
+        "temperature",
+        "projection_dim",
+        "hidden_dim",
+        "channels_last",
+        "seed",
+    )
+    return {key: getattr(config, key) for key in keys}

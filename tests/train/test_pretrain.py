@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from condet.cli import main
+from condet.train.common import read_metrics
+
+
+def pretrain_args(data, out, *extra):
+    return [
+        "pretrain",
+        "--data",
+        str(data),
+        "--split",
+        "trainval",
+        "--backbone",
+        "resnet18",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--hidden-dim",
+        "64",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def weights(run):
+    return load_file(run / "backbone.safetensors")
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.mark.slow
+def test_a_short_run_lowers_the_loss_and_writes_the_run_folder(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    assert (
+        main(
+            pretrain_args(
+                synthetic_root, run, "--epochs", "8", "--lr", "2.0", "--checkpoint-every", "100"
+            )
+        )
+        == 0
+    )
+    epoch_losses = [
+        float(r["train/loss_epoch"]) for r in read_metrics(run) if r["train/loss_epoch"]
+    ]
+    assert len(epoch_losses) == 8
+    assert sum(epoch_losses[-2:]) < sum(epoch_losses[:2])
+    for name in (
+        "config.yaml",
+        "environment.json",
+        "backbone.safetensors",
+        "checkpoints/last.ckpt",
+    ):
+        assert (run / name).is_file(), name
+    assert list((run / "logs").glob("events.out.tfevents.*"))
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 32
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly(synthetic_root, tmp_path):
+    # 4 steps per epoch: stop mid-epoch (3), resume across the epoch boundary to 6
+    assert (
+        main(
+            pretrain_args(
+                synthetic_root, tmp_path / "straight", "--epochs", "2", "--max-steps", "6"
+            )
+        )
+        == 0
+    )
+    assert (
+        main(
+            pretrain_args(
+                synthetic_root,
+                tmp_path / "resumed",
+                "--epochs",
+                "2",
+                "--max-steps",
+                "3",
+                "--checkpoint-every",
+                "2",
+            )
+        )
+        == 0
+    )
+    assert (
+        main(["pretrain", "--out", str(tmp_path / "resumed"), "--resume", "--max-steps", "6"]) == 0
+    )
+    straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+    checkpoint = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 6
+
+
+def test_resume_without_a_run_and_a_second_run_in_the_same_folder(synthetic_root, tmp_path, capsys):
+    assert main(["pretrain", "--out", str(tmp_path / "none"), "--resume"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert main(pretrain_args(synthetic_root, run)) == 1
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_checkpoint(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "condet",
+        *pretrain_args(synthetic_root, run, "--epochs", "50", "--checkpoint-every", "1"),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CONDET_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["global_step"] >= 3:
+            break
+        time.sleep(0.2)
+    time.sleep(0.3)  # land somewhere inside a step or a checkpoint write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    reached = torch.load(checkpoint, weights_only=True)["global_step"]
+    assert reached >= 3
+    assert main(["pretrain", "--out", str(run), "--resume", "--max-steps", str(reached + 2)]) == 0
+    assert torch.load(checkpoint, weights_only=True)["global_step"] == reached + 2
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+    for path in (run / "checkpoints").glob("*.ckpt"):
+        torch.load(path, weights_only=True)
+    assert (run / "backbone.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "condet",
+        *pretrain_args(
+            synthetic_root,
+            run,
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "2",
+        ),
+    ]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CONDET_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2
+    assert (run / "backbone.safetensors").is_file()
