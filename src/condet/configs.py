@@ -37,7 +37,10 @@ class TrainingOptions:
     sync_batchnorm: bool = field(
         default=False, metadata={"help": "synchronise BatchNorm statistics across devices"}
     )
-    workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
+    workers: int = field(
+        default=0,
+        metadata={"help": "data-loading worker processes (on a CPU they also make the views)"},
+    )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
 

@@ -147,14 +147,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
 
-class StepBatchSampler(Sampler[list[int]]):
-    """Batches drawn from a seeded permutation per epoch, sharded across processes.
+class StepBatchSampler(Sampler[tuple[int, list[int]]]):
+    """``(step, indices)`` of each batch, drawn from a seeded permutation per epoch.
 
     Where an iteration starts is a function of the optimizer steps already done
     (``steps_done()``): epoch ``e = steps // batches_per_epoch`` uses the permutation of
-    ``seed + e``, and a run resumed mid-epoch starts at the batch it had reached. Process ``r``
-    of ``w`` takes every ``w``-th sample of the permutation, and all processes yield the same
-    number of full batches (DDP needs equal steps and the contrastive gather equal shapes).
+    ``seed + e``, and a run resumed mid-epoch starts at the batch it had reached. The step
+    number travels with the batch so that its random augmentation can be seeded by it. Process
+    ``r`` of ``w`` takes every ``w``-th sample of the permutation, and all processes yield the
+    same number of full batches (DDP needs equal steps and the contrastive gather equal shapes).
     """
 
     def __init__(
@@ -183,12 +184,33 @@ class StepBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return self.batches_per_epoch
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[tuple[int, list[int]]]:
         epoch, start = divmod(int(self.steps_done()), self.batches_per_epoch)
         generator = torch.Generator().manual_seed(self.seed + epoch)
         order = torch.randperm(self.size, generator=generator)[self.rank :: self.world]
         for batch in range(start, self.batches_per_epoch):
-            yield order[batch * self.batch_size : (batch + 1) * self.batch_size].tolist()
+            indices = order[batch * self.batch_size : (batch + 1) * self.batch_size].tolist()
+            yield epoch * self.batches_per_epoch + batch, indices
+
+
+class StepBatches(Dataset):
+    """Whole batches of a uint8 image tensor, keyed by ``(step, indices)``.
+
+    ``transform(images, step)`` (e.g. two augmented views seeded by the step) runs where the
+    batch is made: in a data-loading worker, in parallel with the training step, when the
+    loader has workers. Without one, items are ``(images, step)``.
+    """
+
+    def __init__(self, images: torch.Tensor, transform: Callable | None = None) -> None:
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key: tuple[int, list[int]]) -> Any:
+        step, indices = key
+        batch = self.images[indices]
+        return (batch, step) if self.transform is None else self.transform(batch, step)
 
 
 class ResumableLoader(DataLoader):
@@ -199,11 +221,11 @@ class ResumableLoader(DataLoader):
     is just that count, kept for the record.
     """
 
-    def __init__(self, dataset: Dataset, sampler: StepBatchSampler, **kwargs: Any) -> None:
-        super().__init__(dataset, batch_sampler=sampler, **kwargs)
+    def __init__(self, dataset: StepBatches, sampler: StepBatchSampler, **kwargs: Any) -> None:
+        super().__init__(dataset, sampler=sampler, batch_size=None, **kwargs)
 
     def state_dict(self) -> dict[str, int]:
-        return {"steps_done": int(self.batch_sampler.steps_done())}
+        return {"steps_done": int(self.sampler.steps_done())}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Nothing to restore: the sampler reads the trainer's restored step count."""

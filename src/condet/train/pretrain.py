@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.accelerators import CPUAccelerator
 
 from condet.configs import PretrainConfig
 from condet.data.crops import ObjectCropDataset
@@ -26,6 +27,7 @@ from condet.models.backbones import build_backbone, save_backbone
 from condet.models.heads import ProjectionHead
 from condet.train.common import (
     ResumableLoader,
+    StepBatches,
     StepBatchSampler,
     cosine_with_warmup,
     make_trainer,
@@ -37,12 +39,33 @@ from condet.train.optim import make_optimizer
 logger = logging.getLogger("condet")
 
 
+class TwoViews:
+    """Two SimCLR views of a uint8 batch, the random draw seeded by ``(seed, rank, step)``.
+
+    Seeding by the step makes a resumed run see exactly the views it would have seen, wherever
+    the views are made (a data-loading worker or the training device).
+    """
+
+    def __init__(self, image_size: int, seed: int, rank: int) -> None:
+        self.augment = SimCLRAugmentation(image_size)
+        self.base_seed = (seed * 1_000_003 + rank) * 1_000_003
+
+    def to(self, device: torch.device) -> TwoViews:
+        self.augment = self.augment.to(device)
+        return self
+
+    def __call__(self, images: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        devices = [images.device] if images.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.base_seed + int(step))
+            return self.augment(images), self.augment(images)
+
+
 class SimCLRModule(L.LightningModule):
     """Backbone + projection head trained with NT-Xent on two augmented views per image.
 
-    Batches arrive as uint8 ``[B, 3, S, S]``; :meth:`on_after_batch_transfer` turns them into
-    two views on the device. The random draw of each step is seeded from ``(seed, rank, step)``,
-    so a resumed run sees exactly the views it would have seen.
+    Batches arrive either as two views made in data-loading workers, or as ``(uint8 images,
+    step)``, which :meth:`on_after_batch_transfer` turns into two views on the device.
     """
 
     def __init__(self, config: dict[str, Any], steps_per_epoch: int) -> None:
@@ -53,9 +76,9 @@ class SimCLRModule(L.LightningModule):
         self.head = ProjectionHead(
             self.backbone.out_channels, config["hidden_dim"], config["projection_dim"]
         )
-        self.augment = SimCLRAugmentation(config["image_size"])
         self.loss = NTXentLoss(config["temperature"])
         self.steps_per_epoch = steps_per_epoch
+        self.views_on_device: TwoViews | None = None
         if config["channels_last"]:
             self.to(memory_format=torch.channels_last)
 
@@ -63,15 +86,12 @@ class SimCLRModule(L.LightningModule):
         self.loss.gather_distributed = self.trainer.world_size > 1
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
-        images = batch[0]
-        devices = [images.device] if images.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            step_seed = (self.config["seed"] * 1_000_003 + self.global_rank) * 1_000_003
-            torch.manual_seed(step_seed + self.global_step)
-            views = (self.augment(images), self.augment(images))
+        if self.views_on_device is not None:
+            images, step = batch
+            batch = self.views_on_device.to(images.device)(images, step)
         if self.config["channels_last"]:
-            views = tuple(view.contiguous(memory_format=torch.channels_last) for view in views)
-        return views
+            batch = tuple(view.contiguous(memory_format=torch.channels_last) for view in batch)
+        return batch
 
     def training_step(self, views: tuple[torch.Tensor, torch.Tensor], batch_index: int):
         first, second = views
@@ -118,8 +138,11 @@ def pretraining_images(
     )
 
 
-def pretrain(config: PretrainConfig) -> Path:
-    """Train, then write ``RUN/backbone.safetensors``; returns the run folder."""
+def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) -> Path:
+    """Train, then write ``RUN/backbone.safetensors``; returns the run folder.
+
+    ``callbacks`` are added to the trainer's (to time or inspect a run).
+    """
     quiet_lightning()
     run = prepare_run_folder(config, config, "pretrain")
     # Views are cropped from images stored a little larger, as 224 crops come from 256 images.
@@ -128,6 +151,7 @@ def pretrain(config: PretrainConfig) -> Path:
         config,
         run,
         max_epochs=config.epochs,
+        callbacks=callbacks,
         log_every=max(1, min(10, len(dataset) // config.batch_size)),
     )
     sampler = StepBatchSampler(
@@ -138,8 +162,13 @@ def pretrain(config: PretrainConfig) -> Path:
         rank=trainer.global_rank,
         world=trainer.world_size,
     )
+    # Views are made in the loader's worker processes, beside the training step, on a CPU
+    # with --workers; on an accelerator, on the accelerator.
+    in_workers = config.workers > 0 and isinstance(trainer.accelerator, CPUAccelerator)
+    views = TwoViews(config.image_size, config.seed, trainer.global_rank)
+    batches = StepBatches(dataset_tensor(dataset), views if in_workers else None)
     loader = ResumableLoader(
-        dataset,
+        batches,
         sampler,
         num_workers=config.workers,
         pin_memory=torch.cuda.is_available(),
@@ -149,12 +178,19 @@ def pretrain(config: PretrainConfig) -> Path:
     # does not), and the initial weights must not depend on that.
     L.seed_everything(config.seed, workers=True, verbose=False)
     module = SimCLRModule(_module_config(config), steps_per_epoch=len(sampler))
+    if not in_workers:
+        module.views_on_device = views
     checkpoint = run / "checkpoints" / "last.ckpt"
     trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
     if trainer.is_global_zero:
         save_backbone(module.backbone, run / "backbone.safetensors")
         logger.info("backbone written to %s", run / "backbone.safetensors")
     return run
+
+
+def dataset_tensor(dataset: ImageTensors | ObjectCropDataset) -> torch.Tensor:
+    """The uint8 image tensor behind a decoded-image or crop dataset."""
+    return dataset.crops if isinstance(dataset, ObjectCropDataset) else dataset.images
 
 
 def _module_config(config: PretrainConfig) -> dict[str, Any]:
