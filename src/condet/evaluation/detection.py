@@ -1,0 +1,336 @@
+"""Detection metrics: VOC AP (the official devkit's rules), COCO AP, localization accuracy.
+
+Boxes are ``xyxy`` float pixel coordinates, one dict per image::
+
+    gts[i]  = {"boxes": [M, 4], "labels": [M], "difficult": [M] bool (optional),
+               "iscrowd": [M] bool (optional)}
+    dets[i] = {"boxes": [K, 4], "scores": [K], "labels": [K]}
+
+Values may be numpy arrays, tensors or lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Boxes = dict[str, Any]
+
+
+def _array(value: Any, dtype: Any, shape_tail: tuple[int, ...] = ()) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value if value is not None else [], dtype=dtype)
+    return array.reshape(-1, *shape_tail)
+
+
+def _ground_truth(gt: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    boxes = _array(gt["boxes"], np.float64, (4,))
+    labels = _array(gt["labels"], np.int64)
+    difficult = _array(gt.get("difficult"), bool) if gt.get("difficult") is not None else None
+    if difficult is None or len(difficult) == 0:
+        difficult = np.zeros(len(boxes), bool)
+    if len(labels) != len(boxes) or len(difficult) != len(boxes):
+        raise ValueError("every ground-truth box needs a label (and difficult flag)")
+    return boxes, labels, difficult
+
+
+def _detections(det: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    boxes = _array(det["boxes"], np.float64, (4,))
+    scores = _array(det["scores"], np.float64)
+    labels = _array(det["labels"], np.int64)
+    if not len(boxes) == len(scores) == len(labels):
+        raise ValueError("every detection needs a box, a score and a label")
+    return boxes, scores, labels
+
+
+def voc_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU ``[len(boxes), len(others)]`` with the devkit's inclusive pixels (+1 in sizes)."""
+    ix1 = np.maximum(boxes[:, None, 0], others[None, :, 0])
+    iy1 = np.maximum(boxes[:, None, 1], others[None, :, 1])
+    ix2 = np.minimum(boxes[:, None, 2], others[None, :, 2])
+    iy2 = np.minimum(boxes[:, None, 3], others[None, :, 3])
+    intersection = np.clip(ix2 - ix1 + 1, 0, None) * np.clip(iy2 - iy1 + 1, 0, None)
+    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+    other_area = (others[:, 2] - others[:, 0] + 1) * (others[:, 3] - others[:, 1] + 1)
+    return intersection / (area[:, None] + other_area[None, :] - intersection)
+
+
+def average_precision(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool) -> float:
+    """The devkit's AP: 11-point interpolated (VOC2007) or the area under the monotone PR curve."""
+    if use_07_metric:
+        points = [
+            precision[recall >= t].max() if (recall >= t).any() else 0.0
+            for t in np.arange(0.0, 1.1, 0.1)
+        ]
+        return float(np.mean(points))
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.concatenate([[0.0], precision, [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    changes = np.flatnonzero(recall[1:] != recall[:-1])
+    return float(np.sum((recall[changes + 1] - recall[changes]) * precision[changes + 1]))
+
+
+def voc_matches(
+    gts: Sequence[Boxes], dets: Sequence[Boxes], iou_threshold: float = 0.5
+) -> dict[int, dict[str, np.ndarray | int]]:
+    """Per class: detection scores and TP / FP flags in the devkit's order, and positives.
+
+    The devkit's procedure, vectorised: detections of a class in descending score (ties keep
+    their order, as MATLAB's stable sort does); each takes its best-overlapping ground-truth
+    box of the class; above the threshold (strictly) it is a true positive if that box is not
+    difficult and not yet taken, ignored if it is difficult, a false positive otherwise.
+    """
+    if len(gts) != len(dets):
+        raise ValueError(f"{len(gts)} ground-truth images but {len(dets)} detection images")
+    labels, scores, gt_keys, status = [], [], [], []
+    positives: dict[int, int] = {}
+    gt_offset = 0
+    for gt, det in zip(gts, dets, strict=True):
+        gt_boxes, gt_labels, difficult = _ground_truth(gt)
+        boxes, det_scores, det_labels = _detections(det)
+        for label, count in zip(*np.unique(gt_labels[~difficult], return_counts=True), strict=True):
+            positives[int(label)] = positives.get(int(label), 0) + int(count)
+        overlap = voc_iou(boxes, gt_boxes) if len(gt_boxes) else np.zeros((len(boxes), 0))
+        overlap[det_labels[:, None] != gt_labels[None, :]] = -1.0
+        best = overlap.argmax(1) if len(gt_boxes) else np.zeros(len(boxes), np.int64)
+        best_overlap = overlap.max(1) if len(gt_boxes) else np.full(len(boxes), -1.0)
+        hit = best_overlap > iou_threshold
+        hit_difficult = hit & difficult[best] if len(gt_boxes) else hit
+        # 1: candidate true positive, 0: false positive, -1: ignored (a difficult box)
+        status.append(np.where(hit_difficult, -1, np.where(hit, 1, 0)))
+        labels.append(det_labels)
+        scores.append(det_scores)
+        gt_keys.append(best + gt_offset)
+        gt_offset += len(gt_boxes)
+    if not labels:
+        return {}
+    labels_all, scores_all = np.concatenate(labels), np.concatenate(scores)
+    keys_all, status_all = np.concatenate(gt_keys), np.concatenate(status)
+    order = np.lexsort((-scores_all, labels_all))  # by class, then score; stable for ties
+    labels_all, scores_all = labels_all[order], scores_all[order]
+    keys_all, status_all = keys_all[order], status_all[order]
+    result: dict[int, dict[str, np.ndarray | int]] = {}
+    for label in sorted(set(positives) | set(np.unique(labels_all).tolist())):
+        chosen = labels_all == label
+        class_status, class_keys = status_all[chosen], keys_all[chosen]
+        kept = class_status >= 0
+        true_positive = np.zeros(int(kept.sum()), bool)
+        candidates = np.flatnonzero(class_status[kept] == 1)
+        _, first = np.unique(class_keys[kept][candidates], return_index=True)
+        true_positive[candidates[first]] = True
+        result[int(label)] = {
+            "scores": scores_all[chosen][kept],
+            "true_positive": true_positive,
+            "positives": positives.get(int(label), 0),
+        }
+    return result
+
+
+def voc_ap(
+    gts: Sequence[Boxes],
+    dets: Sequence[Boxes],
+    iou_threshold: float = 0.5,
+    use_07_metric: bool = True,
+) -> dict[str, Any]:
+    """Pascal VOC mean AP under the official devkit's rules (see :func:`voc_matches`).
+
+    Returns ``{"mAP": float, "per_class": {label: ap}}``; a class with no (non-difficult)
+    positives is left out.
+
+    >>> gts = [{"boxes": [[0, 0, 9, 9]], "labels": [1]}]
+    >>> voc_ap(gts, [{"boxes": [[0, 0, 9, 9]], "scores": [0.9], "labels": [1]}])["mAP"]
+    1.0
+    """
+    per_class = {}
+    for label, match in voc_matches(gts, dets, iou_threshold).items():
+        if match["positives"] == 0:
+            continue
+        true_positive = match["true_positive"]
+        tp = np.cumsum(true_positive)
+        fp = np.cumsum(~true_positive)
+        recall = tp / match["positives"]
+        precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        per_class[label] = average_precision(recall, precision, use_07_metric)
+    mean = float(np.mean(list(per_class.values()))) if per_class else 0.0
+    return {"mAP": mean, "per_class": per_class}
+
+
+def to_coco(gts: Sequence[Boxes], dets: Sequence[Boxes]) -> tuple[dict, list[dict]]:
+    """COCO ground truth and results for :func:`coco_ap`.
+
+    Boxes are taken as continuous coordinates (COCO's convention: ``w = x2 - x1``). VOC
+    ``difficult`` boxes become crowd regions (``iscrowd = 1``), which COCOeval treats as the
+    devkit treats difficult boxes: detections on them count neither way, and they are not
+    positives.
+    """
+    images, annotations, results, categories = [], [], [], set()
+    for image_id, (gt, det) in enumerate(zip(gts, dets, strict=True), start=1):
+        boxes, labels, difficult = _ground_truth(gt)
+        crowd = _array(gt.get("iscrowd"), bool) if gt.get("iscrowd") is not None else None
+        crowd = difficult | (crowd if crowd is not None and len(crowd) else False)
+        width = max([1.0, *boxes[:, 2].tolist()])
+        height = max([1.0, *boxes[:, 3].tolist()])
+        images.append({"id": image_id, "width": width, "height": height})
+        for box, label, is_crowd in zip(
+            boxes, labels, np.broadcast_to(crowd, labels.shape), strict=True
+        ):
+            w, h = box[2] - box[0], box[3] - box[1]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(label),
+                    "bbox": [box[0], box[1], w, h],
+                    "area": float(w * h),
+                    "iscrowd": int(is_crowd),
+                }
+            )
+            categories.add(int(label))
+        det_boxes, scores, det_labels = _detections(det)
+        for box, score, label in zip(det_boxes, scores, det_labels, strict=True):
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(label),
+                    "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                    "score": float(score),
+                }
+            )
+            categories.add(int(label))
+    ground_truth = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": c, "name": str(c)} for c in sorted(categories)],
+    }
+    return ground_truth, results
+
+
+COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def coco_ap(gts: Sequence[Boxes], dets: Sequence[Boxes]) -> dict[str, float]:
+    """COCO AP, AP50, AP75 and AP by size, by faster-coco-eval (pycocotools without it).
+
+    See :func:`to_coco` for the conversion; with no detections at all every AP is 0.
+    """
+    ground_truth, results = to_coco(gts, dets)
+    if not results or not ground_truth["annotations"]:
+        return dict.fromkeys(COCO_KEYS, 0.0)
+    try:
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as COCOeval
+    except ImportError:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = ground_truth
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(results)
+        evaluation = COCOeval(coco_gt, coco_dt, "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    stats = [max(float(value), 0.0) for value in evaluation.stats[:6]]
+    return dict(zip(COCO_KEYS, stats, strict=True))
+
+
+def localization_metrics(
+    gts: Sequence[Boxes],
+    dets: Sequence[Boxes],
+    thresholds: Sequence[float] = (0.5, 0.7),
+    class_aware: bool = True,
+    score_threshold: float = 0.0,
+) -> dict[str, float]:
+    """How well objects are localised, as the SSL paper reports it.
+
+    For every non-difficult ground-truth box: the best IoU of any detection (of its class when
+    ``class_aware``) scoring at least ``score_threshold``, 0 if none. Returns ``mean_iou`` and
+    ``loc_acc@t``, the fraction of boxes whose best IoU is at least ``t``. IoU here is
+    continuous (COCO's), not the devkit's +1 convention.
+    """
+    best_overlaps = []
+    for gt, det in zip(gts, dets, strict=True):
+        gt_boxes, gt_labels, difficult = _ground_truth(gt)
+        boxes, scores, labels = _detections(det)
+        keep = scores >= score_threshold
+        boxes, labels = boxes[keep], labels[keep]
+        gt_boxes, gt_labels = gt_boxes[~difficult], gt_labels[~difficult]
+        if not len(gt_boxes):
+            continue
+        if not len(boxes):
+            best_overlaps.append(np.zeros(len(gt_boxes)))
+            continue
+        overlap = continuous_iou(gt_boxes, boxes)
+        if class_aware:
+            overlap[gt_labels[:, None] != labels[None, :]] = 0.0
+        best_overlaps.append(overlap.max(1))
+    overlaps = np.concatenate(best_overlaps) if best_overlaps else np.zeros(0)
+    result = {"mean_iou": float(overlaps.mean()) if len(overlaps) else 0.0}
+    for threshold in thresholds:
+        result[f"loc_acc@{threshold:g}"] = (
+            float((overlaps >= threshold).mean()) if len(overlaps) else 0.0
+        )
+    return result
+
+
+def continuous_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU ``[len(boxes), len(others)]`` of continuous xyxy boxes."""
+    ix1 = np.maximum(boxes[:, None, 0], others[None, :, 0])
+    iy1 = np.maximum(boxes[:, None, 1], others[None, :, 1])
+    ix2 = np.minimum(boxes[:, None, 2], others[None, :, 2])
+    iy2 = np.minimum(boxes[:, None, 3], others[None, :, 3])
+    intersection = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    other_area = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    union = area[:, None] + other_area[None, :] - intersection
+    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
+
+
+def per_class_table(per_class: Mapping[int, float], classes: Sequence[str]) -> str:
+    """Markdown table of per-class AP."""
+    lines = ["| class | AP |", "|---|---|"]
+    lines += [f"| {classes[label]} | {ap:.3f} |" for label, ap in sorted(per_class.items())]
+    return "\n".join(lines) + "\n"
+
+
+def plot_pr_curves(
+    gts: Sequence[Boxes],
+    dets: Sequence[Boxes],
+    classes: Sequence[str],
+    path: Path,
+    iou_threshold: float = 0.5,
+) -> Path:
+    """Precision-recall curve of every class (devkit matching) in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 6), dpi=110)
+    colours = plt.get_cmap("tab20")
+    for label, match in voc_matches(gts, dets, iou_threshold).items():
+        if match["positives"] == 0 or label >= len(classes):
+            continue
+        tp = np.cumsum(match["true_positive"])
+        fp = np.cumsum(~match["true_positive"])
+        recall = np.concatenate([[0.0], tp / match["positives"]])
+        precision = np.concatenate([[1.0], tp / np.maximum(tp + fp, 1)])
+        axes.plot(recall, precision, color=colours(label % 20), label=classes[label])
+    axes.set_xlabel("recall")
+    axes.set_ylabel("precision")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_title(f"precision-recall (IoU > {iou_threshold:g})")
+    axes.legend(fontsize=7, loc="lower left")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

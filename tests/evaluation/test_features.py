@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from condet.cli import main
+from condet.data import load_voc
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_on_a_detection_data_set_uses_object_crops(synthetic_root, tmp_path):
+    out = tmp_path / "features"
+    argv = [
+        "evaluate-features",
+        "--train",
+        str(synthetic_root),
+        "--train-split",
+        "trainval",
+        "--test",
+        str(synthetic_root),
+        "--test-split",
+        "test",
+        "--backbone",
+        "mobilenet_v3_small",
+        "--image-size",
+        "32",
+        "--k",
+        "10",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    summary = json.loads((out / "features.json").read_text())
+    assert summary["train_samples"] == load_voc(synthetic_root, "trainval").num_objects
+    assert summary["test_samples"] == load_voc(synthetic_root, "test").num_objects
+    assert set(summary["results"]) == {"knn", "ncm", "linear"}
+    for scores in summary["results"].values():
+        assert 0 <= scores["top1"] <= scores["top3"] <= 1
+    assert (out / "features.md").read_text().startswith("| classifier | top-1 | top-3 |")
+    with Image.open(out / "embedding.png") as plot:
+        assert plot.size[0] > 300
+    assert (out / "config.yaml").is_file() and (out / "environment.json").is_file()
+
+
+def test_on_class_folders_with_tsne(tmp_path):
+    for split in ("train", "test"):
+        for label, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for index in range(6):
+                shade = tuple(min(255, c + 5 * index) for c in colour)
+                Image.new("RGB", (40, 30), shade).save(folder / f"{index}.png")
+    out = tmp_path / "out"
+    argv = [
+        "evaluate-features",
+        "--train",
+        str(tmp_path / "train"),
+        "--test",
+        str(tmp_path / "test"),
+        "--backbone",
+        "mobilenet_v3_small",
+        "--image-size",
+        "32",
+        "--methods",
+        "ncm",
+        "knn",
+        "--k",
+        "3",
+        "--plot",
+        "tsne",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    results = json.loads((out / "features.json").read_text())["results"]
+    assert results["ncm"]["top1"] == 1.0  # flat colours: even random features separate them
+    assert (out / "embedding.png").is_file()
+
+
+def test_mismatched_classes_are_an_error(synthetic_root, tmp_path, capsys):
+    folder = tmp_path / "classes" / "only"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    argv = [
+        "evaluate-features",
+        "--train",
+        str(synthetic_root),
+        "--test",
+        str(tmp_path / "classes"),
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+        "--backbone",
+        "mobilenet_v3_small",
+        "--image-size",
+        "32",
+    ]
+    assert main(argv) == 1
+    assert "differ from --train's" in capsys.readouterr().err
