@@ -168,6 +168,101 @@ def _run_evaluate_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_detect_train(
+    commands: argparse._SubParsersAction, common: argparse.ArgumentParser
+) -> None:
+    from condet.config import add_config_arguments
+    from condet.configs import DetectConfig
+
+    detect = commands.add_parser(
+        "detect-train",
+        parents=[common],
+        help="fine-tune a Faster R-CNN (FPN) on any backbone, at a label fraction",
+        description="Train Faster R-CNN with a feature pyramid on a condet backbone (random, "
+        "ImageNet, a file or a SimCLR run) on a VOC / COCO / YOLO data set, using a fraction "
+        "of the training labels, and evaluate it on the test split: VOC AP50, COCO AP / AP50 / "
+        "AP75, mean IoU and localization accuracy at IoU 0.5 / 0.7, PR curves.",
+    )
+    add_config_arguments(detect, DetectConfig)
+    detect.set_defaults(handler=_run_detect_train)
+
+
+def _run_detect_train(args: argparse.Namespace) -> int:
+    from condet.configs import DetectConfig
+    from condet.train.detect import detect_train
+
+    run = detect_train(_training_config(DetectConfig, args))
+    print((run / "metrics.md").read_text(), end="")
+    print(f"detector and metrics written to {run}")
+    return 0
+
+
+def _add_predict(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    predict = commands.add_parser(
+        "predict",
+        parents=[common],
+        help="run a trained detector on images",
+        description="Detect objects in images (files or folders) with a detect-train run: "
+        "writes COCO-results predictions.json (images.json names the image ids) and the images "
+        "with their boxes drawn.",
+    )
+    predict.add_argument("images", nargs="+", type=Path, help="image files or folders")
+    predict.add_argument("--checkpoint", type=Path, required=True, help="detect-train run folder")
+    predict.add_argument("--out", type=Path, default=Path("runs/predictions"), help="output folder")
+    predict.add_argument("--batch-size", type=int, default=4, help="images per forward pass")
+    predict.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    predict.add_argument("--score-threshold", type=float, default=0.3, help="boxes drawn above")
+    predict.add_argument(
+        "--draw",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write the images with boxes drawn",
+    )
+    predict.set_defaults(handler=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from condet.inference import image_files, load_detector, predict_images, write_predictions
+
+    model, classes, _ = load_detector(args.checkpoint)
+    files = image_files(args.images)
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    outputs = predict_images(model, files, args.batch_size, device)
+    path = write_predictions(files, outputs, classes, args.out, args.score_threshold, args.draw)
+    print(f"{sum(len(o['boxes']) for o in outputs)} detections in {len(files)} images: {path}")
+    return 0
+
+
+def _add_export(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="export a trained detector to ONNX or TorchScript",
+        description="Write a detect-train run's detector as ONNX (onnxruntime) or TorchScript.",
+    )
+    export.add_argument("--checkpoint", type=Path, required=True, help="detect-train run folder")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    export.add_argument("--out", type=Path, help="output file (default: RUN/detector.onnx or .pt)")
+    export.add_argument("--size", type=int, default=512, help="side of the tracing example")
+    export.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from condet.inference import export_detector, load_detector
+
+    model, _, _ = load_detector(args.checkpoint)
+    suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
+    out = args.out or (args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent) / (
+        "detector" + suffix
+    )
+    print(f"exported to {export_detector(model, out, args.format, args.size)}")
+    return 0
+
+
 def _training_config(config_class: type, args: argparse.Namespace):
     """The command's config; ``--resume`` starts from the run's own config.yaml."""
     from condet.config import resolve_config
@@ -192,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(commands, common)
     _add_pretrain(commands, common)
     _add_evaluate_features(commands, common)
+    _add_detect_train(commands, common)
+    _add_predict(commands, common)
+    _add_export(commands, common)
     return parser
 
 

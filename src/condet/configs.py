@@ -117,3 +117,50 @@ class FeaturesConfig:
         default=None, metadata={"help": "where decoded images are cached (default ~/.cache)"}
     )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+
+@dataclass
+class DetectConfig(TrainingOptions):
+    """``condet detect-train``: Faster R-CNN fine-tuning at a label fraction."""
+
+    data: Path = field(
+        default=Path("runs/demo/data"),
+        metadata={"help": "training data: a VOC folder, COCO .json or YOLO data.yaml"},
+    )
+    split: str | None = field(default="train", metadata={"help": "training split (VOC, YOLO)"})
+    images: Path | None = field(default=None, metadata={"help": "COCO only: the image folder"})
+    test_data: Path | None = field(
+        default=None, metadata={"help": "evaluation data if not --data (e.g. a test .json)"}
+    )
+    test_split: str | None = field(default="test", metadata={"help": "evaluation split"})
+    test_images: Path | None = field(default=None, metadata={"help": "COCO: test image folder"})
+    label_fraction: float = field(
+        default=1.0, metadata={"help": "fraction of training images whose labels are used"}
+    )
+    backbone: str = field(default="resnet18", metadata={"help": "backbone name"})
+    weights: str = field(
+        default="random",
+        metadata={"help": "backbone weights: random, imagenet, a file or a pretrain run folder"},
+    )
+    trainable_stages: int = field(
+        default=5, metadata={"help": "trainable backbone stages from the top, 0..5"}
+    )
+    norm: Literal["auto", "frozen", "batchnorm"] = field(
+        default="auto", metadata={"help": "backbone BatchNorm: frozen for pretrained weights"}
+    )
+    class_agnostic: bool = field(
+        default=False, metadata={"help": "one 'object' class: a proposal detector"}
+    )
+    min_size: int = field(default=512, metadata={"help": "short image side after resizing"})
+    max_size: int = field(default=683, metadata={"help": "longest image side after resizing"})
+    batch_size: int = field(default=4, metadata={"help": "images per device and step"})
+    epochs: int = field(default=12, metadata={"help": "passes over the labelled images"})
+    lr: float = field(default=0.02, metadata={"help": "learning rate per 16 images of batch"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay (not on norms)"})
+    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps"})
+    eval_every: int = field(
+        default=0, metadata={"help": "evaluate every N epochs as well as at the end (0: end)"}
+    )
+    score_threshold: float = field(
+        default=0.05, metadata={"help": "detections below this score are dropped"}
+    )

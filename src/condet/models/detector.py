@@ -1,0 +1,157 @@
+"""Faster R-CNN with a feature pyramid on any condet backbone.
+
+Small builders, composed as torchvision composes its detectors:
+
+- :func:`pyramid_stages` finds, by one probing forward pass, the last layer of each stride
+  (4, 8, 16, 32) in a backbone's body, whatever its family;
+- :func:`freeze_stages` and :func:`freeze_batchnorm` set what trains;
+- :func:`backbone_with_fpn` wraps the body in torchvision's ``BackboneWithFPN``;
+- :func:`build_detector` puts a torchvision ``FasterRCNN`` on top.
+
+>>> detector = build_detector("resnet18", num_classes=3, weights="random")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.ops import misc as misc_ops
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from condet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from condet.models.backbones import Backbone, BackboneError, build_backbone
+
+PYRAMID_STRIDES = (4, 8, 16, 32)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The body child ending a pyramid level: its name, stride and channels."""
+
+    name: str
+    stride: int
+    channels: int
+
+
+def pyramid_stages(backbone: Backbone, strides: tuple[int, ...] = PYRAMID_STRIDES) -> list[Stage]:
+    """The last child of ``backbone.body`` at each stride, found by one forward pass."""
+    children = list(backbone.body.named_children())
+    if not children or backbone.name.startswith("efficientnet_lite"):
+        raise BackboneError(
+            f"{backbone.name} has no sequential stages to build a feature pyramid on; "
+            "use a resnet, efficientnet_b* or mobilenet_v3 backbone for detection"
+        )
+    size = 64
+    features = torch.zeros(1, 3, size, size)
+    last_at_stride: dict[int, Stage] = {}
+    was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        for name, child in children:
+            features = child(features)
+            stride = size // features.shape[-1]
+            last_at_stride[stride] = Stage(name, stride, features.shape[1])
+    backbone.train(was_training)
+    missing = [s for s in strides if s not in last_at_stride]
+    if missing:
+        raise BackboneError(f"{backbone.name} has no layer at stride {missing}")
+    return [last_at_stride[s] for s in strides]
+
+
+def freeze_stages(backbone: Backbone, stages: list[Stage], trainable: int) -> None:
+    """Train only the last ``trainable`` of: the stem, then each pyramid stage (0..5).
+
+    As torchvision's ``trainable_backbone_layers``: 5 trains everything, 3 (its default with
+    pretrained weights) freezes the stem and the first stage, 0 freezes the whole backbone.
+    """
+    if not 0 <= trainable <= len(stages) + 1:
+        raise ValueError(f"trainable stages must be in 0..{len(stages) + 1}, got {trainable}")
+    names = [name for name, _ in backbone.body.named_children()]
+    ends = [names.index(stage.name) for stage in stages]
+    groups = [names[: ends[0]]] + [
+        names[start + 1 : end + 1]
+        for start, end in zip([ends[0] - 1, *ends[:-1]], ends, strict=True)
+    ]
+    frozen = {name for group in groups[: len(groups) - trainable] for name in group}
+    for name, child in backbone.body.named_children():
+        child.requires_grad_(name not in frozen)
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Every ``BatchNorm2d`` replaced by torchvision's ``FrozenBatchNorm2d`` with its statistics.
+
+    What torchvision's detectors do with pretrained backbones: detection batches are too small
+    for BatchNorm to estimate statistics.
+    """
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = misc_ops.FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            frozen.weight.copy_(child.weight.detach())
+            frozen.bias.copy_(child.bias.detach())
+            frozen.running_mean.copy_(child.running_mean)
+            frozen.running_var.copy_(child.running_var)
+            setattr(module, name, frozen)
+        else:
+            freeze_batchnorm(child)
+    return module
+
+
+def backbone_with_fpn(
+    backbone: Backbone, stages: list[Stage] | None = None, out_channels: int = 256
+) -> BackboneWithFPN:
+    """torchvision's ``BackboneWithFPN`` on the pyramid stages of ``backbone``."""
+    stages = stages or pyramid_stages(backbone)
+    return BackboneWithFPN(
+        backbone.body,
+        return_layers={stage.name: str(index) for index, stage in enumerate(stages)},
+        in_channels_list=[stage.channels for stage in stages],
+        out_channels=out_channels,
+        extra_blocks=LastLevelMaxPool(),
+    )
+
+
+def build_detector(
+    backbone_name: str,
+    num_classes: int,
+    weights: str | Path = "random",
+    trainable_stages: int = 3,
+    norm: Literal["auto", "frozen", "batchnorm"] = "auto",
+    class_agnostic: bool = False,
+    min_size: int = 800,
+    max_size: int = 1333,
+    detections_per_image: int = 100,
+) -> FasterRCNN:
+    """Faster R-CNN + FPN on backbone ``backbone_name``.
+
+    Args:
+        backbone_name: a name of :data:`condet.models.backbones.BACKBONES`.
+        num_classes: object classes (the background is added here); ignored when
+            ``class_agnostic``, which detects one class, "object".
+        weights: backbone weights (``random``, ``imagenet``, a file or a pretrain run folder).
+        trainable_stages: see :func:`freeze_stages`.
+        norm: ``frozen`` (FrozenBatchNorm2d), ``batchnorm`` (trained BatchNorm) or ``auto``:
+            frozen for pretrained weights, trained BatchNorm from random weights, which have no
+            statistics worth freezing.
+        min_size, max_size: images are resized so their short side is ``min_size`` and their
+            long side at most ``max_size``.
+    """
+    backbone = build_backbone(backbone_name, weights)
+    if norm == "frozen" or (norm == "auto" and str(weights) != "random"):
+        freeze_batchnorm(backbone)
+    stages = pyramid_stages(backbone)
+    freeze_stages(backbone, stages, trainable_stages)
+    return FasterRCNN(
+        backbone_with_fpn(backbone, stages),
+        num_classes=2 if class_agnostic else num_classes + 1,
+        min_size=min_size,
+        max_size=max_size,
+        image_mean=list(IMAGENET_MEAN),
+        image_std=list(IMAGENET_STD),
+        box_detections_per_img=detections_per_image,
+    )
