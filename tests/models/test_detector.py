@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from condet.models import BackboneError, build_backbone
+from condet.models.detector import (
+    build_detector,
+    freeze_batchnorm,
+    freeze_stages,
+    pyramid_stages,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "channels"),
+    [
+        ("resnet18", [64, 128, 256, 512]),
+        ("resnet50", [256, 512, 1024, 2048]),
+        ("mobilenet_v3_large", [24, 40, 112, 960]),
+        ("efficientnet_b0", [24, 40, 112, 1280]),
+    ],
+)
+def test_pyramid_stages_at_strides_4_to_32(name, channels):
+    stages = pyramid_stages(build_backbone(name))
+    assert [stage.stride for stage in stages] == [4, 8, 16, 32]
+    assert [stage.channels for stage in stages] == channels
+    if name.startswith("resnet"):
+        assert [stage.name for stage in stages] == ["layer1", "layer2", "layer3", "layer4"]
+
+
+def test_lite_backbones_say_they_cannot_detect():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    with pytest.raises(BackboneError, match="no sequential stages"):
+        pyramid_stages(build_backbone("efficientnet_lite0"))
+
+
+@pytest.mark.parametrize(
+    ("trainable", "frozen"),
+    [(5, []), (3, ["conv1", "bn1", "layer1"]), (0, ["conv1", "layer1", "layer4"])],
+)
+def test_freeze_stages_like_torchvision(trainable, frozen):
+    backbone = build_backbone("resnet18")
+    freeze_stages(backbone, pyramid_stages(backbone), trainable)
+    for name, child in backbone.body.named_children():
+        expected = name not in frozen and trainable != 0
+        assert all(p.requires_grad == expected for p in child.parameters()), name
+    with pytest.raises(ValueError, match=r"trainable stages must be in 0\.\.5"):
+        freeze_stages(backbone, pyramid_stages(backbone), 6)
+
+
+def test_freeze_batchnorm_keeps_the_statistics():
+    backbone = build_backbone("resnet18")
+    backbone.body.bn1.running_mean.fill_(0.5)
+    reference = backbone.eval()(torch.randn(1, 3, 64, 64)).detach()
+    torch.manual_seed(0)
+    images = torch.randn(1, 3, 64, 64)
+    expected = backbone(images)
+    freeze_batchnorm(backbone)
+    assert isinstance(backbone.body.bn1, FrozenBatchNorm2d)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules())
+    torch.testing.assert_close(backbone.train()(images), expected, rtol=1e-4, atol=1e-4)
+    assert reference.shape == expected.shape
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large", "efficientnet_b0"])
+def test_detector_trains_and_predicts(name):
+    detector = build_detector(name, num_classes=3, min_size=128, max_size=128)
+    images = [torch.rand(3, 100, 120), torch.rand(3, 90, 110)]
+    targets = [
+        {"boxes": torch.tensor([[10.0, 10.0, 60.0, 70.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
+    ]
+    losses = detector(images, targets)
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    sum(losses.values()).backward()
+    outputs = detector.eval()(images)
+    assert outputs[0]["boxes"].shape[1] == 4
+    assert detector.roi_heads.box_predictor.cls_score.out_features == 4  # 3 classes + background
+
+
+def test_class_agnostic_detector_has_one_object_class():
+    detector = build_detector("resnet18", num_classes=20, class_agnostic=True)
+    assert detector.roi_heads.box_predictor.cls_score.out_features == 2
+
+
+def test_pretrained_weights_freeze_batchnorm_by_default(tmp_path):
+    from condet.models import save_backbone
+
+    save_backbone(build_backbone("resnet18"), tmp_path / "backbone.safetensors")
+    pretrained = build_detector("resnet18", 2, weights=tmp_path)
+    assert isinstance(pretrained.backbone.body.bn1, FrozenBatchNorm2d)
+    scratch = build_detector("resnet18", 2)
+    assert isinstance(scratch.backbone.body.bn1, torch.nn.BatchNorm2d)

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from condet.cli import main
+from condet.data import load_voc
+from condet.inference import load_detector
+
+
+def detect_args(data, out, *extra):
+    return [
+        "detect-train",
+        "--data",
+        str(data),
+        "--split",
+        "train",
+        "--test-split",
+        "test",
+        "--backbone",
+        "mobilenet_v3_large",
+        "--min-size",
+        "128",
+        "--max-size",
+        "128",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained_run(synthetic_root, tmp_path_factory):
+    run = tmp_path_factory.mktemp("detect") / "run"
+    assert (
+        main(detect_args(synthetic_root, run, "--label-fraction", "0.5", "--max-steps", "3")) == 0
+    )
+    return run
+
+
+@pytest.mark.slow
+def test_run_folder_metrics_and_label_fraction(trained_run, synthetic_root):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    for key in (
+        "AP50_voc07",
+        "AP50_voc_all_point",
+        "AP",
+        "AP50",
+        "AP75",
+        "mean_iou",
+        "loc_acc@0.5",
+        "loc_acc@0.7",
+    ):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    train = load_voc(synthetic_root, "train")
+    assert metrics["train_images"] == round(0.5 * len(train))
+    assert metrics["test_images"] == len(load_voc(synthetic_root, "test"))
+    for name in (
+        "metrics.md",
+        "pr_curves.png",
+        "detector.pt",
+        "checkpoints/last.ckpt",
+        "config.yaml",
+        "logs/metrics.csv",
+    ):
+        assert (trained_run / name).is_file(), name
+    _, classes, config = load_detector(trained_run)
+    assert classes == train.classes and config["backbone"] == "mobilenet_v3_large"
+
+
+@pytest.mark.slow
+def test_predict_writes_coco_results_and_drawn_images(trained_run, synthetic_root, tmp_path):
+    images = sorted((synthetic_root / "JPEGImages").glob("*.jpg"))[:3]
+    out = tmp_path / "predictions"
+    argv = [
+        "predict",
+        *map(str, images),
+        "--checkpoint",
+        str(trained_run),
+        "--out",
+        str(out),
+        "--score-threshold",
+        "0.0",
+    ]
+    assert main(argv) == 0
+    results = json.loads((out / "predictions.json").read_text())
+    index = json.loads((out / "images.json").read_text())
+    assert [image["file_name"] for image in index["images"]] == list(map(str, images))
+    assert len(index["categories"]) == 10
+    for result in results:
+        assert set(result) == {"image_id", "category_id", "bbox", "score"}
+        assert 1 <= result["image_id"] <= 3 and 1 <= result["category_id"] <= 10
+        assert result["bbox"][2] >= 0 and result["bbox"][3] >= 0
+    drawn = sorted(out.glob("*.png"))
+    assert len(drawn) == 3
+    with Image.open(drawn[0]) as picture:
+        assert picture.size == (256, 256)
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_pytorch(trained_run, synthetic_root, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    out = tmp_path / "detector.onnx"
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(trained_run),
+                "--format",
+                "onnx",
+                "--out",
+                str(out),
+                "--size",
+                "128",
+            ]
+        )
+        == 0
+    )
+    model, _, _ = load_detector(trained_run)
+    with Image.open(sorted((synthetic_root / "JPEGImages").glob("*.jpg"))[0]) as picture:
+        image = torch.from_numpy(np.asarray(picture.convert("RGB"))).permute(2, 0, 1).float() / 255
+    with torch.inference_mode():
+        expected = model([image])[0]
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    boxes, labels, scores = session.run(None, {"image": image.numpy()})
+    assert len(boxes) == len(expected["boxes"]) > 0
+    np.testing.assert_allclose(boxes, expected["boxes"].numpy(), atol=1e-2)
+    np.testing.assert_array_equal(labels, expected["labels"].numpy())
+    np.testing.assert_allclose(scores, expected["scores"].numpy(), atol=1e-3)
+
+
+@pytest.mark.slow
+def test_torchscript_export_runs(trained_run, tmp_path):
+    out = tmp_path / "detector.pt"
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(trained_run),
+                "--format",
+                "torchscript",
+                "--out",
+                str(out),
+                "--size",
+                "128",
+            ]
+        )
+        == 0
+    )
+    scripted = torch.jit.load(str(out))
+    _, detections = scripted([torch.rand(3, 128, 128)])
+    assert detections[0]["boxes"].shape[1] == 4
+
+
+def test_predict_errors(tmp_path, capsys):
+    assert main(["predict", str(tmp_path), "--checkpoint", str(tmp_path)]) == 1
+    assert "no detector at" in capsys.readouterr().err
