@@ -153,6 +153,14 @@ class DetectConfig(TrainingOptions):
     )
     min_size: int = field(default=512, metadata={"help": "short image side after resizing"})
     max_size: int = field(default=683, metadata={"help": "longest image side after resizing"})
+    smallest_stride: int = field(
+        default=4, metadata={"help": "finest pyramid level: 4, or 8 to halve the cost on CPU"}
+    )
+    fpn_channels: int = field(default=256, metadata={"help": "feature pyramid width"})
+    proposals: int = field(
+        default=1000, metadata={"help": "RPN proposals per image (twice as many in training)"}
+    )
+    roi_samples: int = field(default=512, metadata={"help": "proposals per image to train on"})
     batch_size: int = field(default=4, metadata={"help": "images per device and step"})
     epochs: int = field(default=12, metadata={"help": "passes over the labelled images"})
     lr: float = field(default=0.02, metadata={"help": "learning rate per 16 images of batch"})

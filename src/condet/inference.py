@@ -24,7 +24,7 @@ from condet.data.annotations import DataError
 from condet.data.yolo import IMAGE_SUFFIXES
 from condet.errors import CondetError
 from condet.io import atomic_path, write_text_atomic
-from condet.models.detector import build_detector
+from condet.models.detector import detector_from_config
 
 logger = logging.getLogger("condet")
 
@@ -41,16 +41,9 @@ def load_detector(source: str | Path) -> tuple[torch.nn.Module, list[str], dict[
         config, classes, state_dict = saved["config"], saved["classes"], saved["state_dict"]
     except Exception as error:
         raise CondetError(f"{path}: not a condet detector file ({error})") from None
-    model = build_detector(
-        config["backbone"],
-        len(classes),
-        weights="random",
-        trainable_stages=config["trainable_stages"],
-        norm=_saved_norm(config),
-        class_agnostic=config["class_agnostic"],
-        min_size=config["min_size"],
-        max_size=config["max_size"],
-    )
+    # The saved weights replace the backbone's; its norm layers must be those it trained with.
+    overrides = {"weights": "random", "norm": _saved_norm(config)}
+    model = detector_from_config(config | overrides, len(classes))
     model.load_state_dict(state_dict)
     names = ["object"] if config["class_agnostic"] else list(classes)
     return model.eval(), names, config

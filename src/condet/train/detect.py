@@ -36,7 +36,7 @@ from condet.evaluation.detection import (
     voc_ap,
 )
 from condet.io import atomic_path, write_text_atomic
-from condet.models.detector import build_detector
+from condet.models.detector import DETECTOR_KEYS, detector_from_config
 from condet.train.common import (
     ResumableLoader,
     StepBatchSampler,
@@ -77,16 +77,7 @@ class DetectorModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.config = config
-        self.model = build_detector(
-            config["backbone"],
-            num_classes,
-            weights=config["weights"],
-            trainable_stages=config["trainable_stages"],
-            norm=config["norm"],
-            class_agnostic=config["class_agnostic"],
-            min_size=config["min_size"],
-            max_size=config["max_size"],
-        )
+        self.model = detector_from_config(config, num_classes)
         self.steps_per_epoch = steps_per_epoch
 
     def training_step(self, batch: tuple[list[Any], list[Any]], batch_index: int):
@@ -315,19 +306,5 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
 
 
 def _module_config(config: DetectConfig) -> dict[str, Any]:
-    keys = (
-        "backbone",
-        "weights",
-        "trainable_stages",
-        "norm",
-        "class_agnostic",
-        "min_size",
-        "max_size",
-        "batch_size",
-        "epochs",
-        "lr",
-        "weight_decay",
-        "warmup_steps",
-        "seed",
-    )
+    keys = ("batch_size", "epochs", "lr", "weight_decay", "warmup_steps", "seed", *DETECTOR_KEYS)
     return {key: getattr(config, key) for key in keys}
