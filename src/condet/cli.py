@@ -263,6 +263,89 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_classify(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from condet.config import add_config_arguments
+    from condet.configs import ClassifyConfig
+
+    for name, help_text in (
+        ("classify-train", "train an object-crop encoder (SupCon, RINCE, ranked, cross-entropy)"),
+        ("ood", "train a crop encoder without --withhold classes and score them as unknown"),
+    ):
+        command = commands.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description="Crop the data set's ground-truth boxes, train an encoder on two "
+            "augmented crops per object with the chosen loss, and report nearest-class-mean, "
+            "k-NN and linear-probe top-1 / top-3 on the test split; with --withhold, AUROC, "
+            "AUPR and FPR@95TPR of several OOD scores for the withheld classes, and ROC curves.",
+        )
+        add_config_arguments(command, ClassifyConfig)
+        command.set_defaults(handler=_run_classify, requires_withheld=name == "ood")
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    from condet.configs import ClassifyConfig
+    from condet.train.classify import classify_train
+
+    config = _training_config(ClassifyConfig, args)
+    if args.requires_withheld and not config.withhold:
+        raise CondetError("condet ood needs --withhold CLASS [CLASS ...]")
+    run = classify_train(config)
+    print((run / "results.md").read_text(), end="")
+    print(f"encoder and results written to {run}")
+    return 0
+
+
+def _add_rankings(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    rankings = commands.add_parser(
+        "rankings",
+        parents=[common],
+        help="derive class rankings from data",
+        description="Class rankings for the ranked contrastive loss.",
+    )
+    actions = rankings.add_subparsers(title="actions", dest="action", required=True)
+    derive = actions.add_parser(
+        "derive",
+        parents=[common],
+        help="rank classes by the similarity of their prototypes or a classifier's confusions",
+        description="Write a rankings YAML: each class's most similar classes, by the cosine "
+        "similarity of class prototypes under an encoder (--backbone/--weights, e.g. a SimCLR "
+        "run, or --encoder, a classify-train run) or by the confusions of a cross-entropy "
+        "classify-train run (--encoder with --by confusion).",
+    )
+    derive.add_argument("data", type=Path, help="VOC folder, COCO .json or YOLO data.yaml")
+    derive.add_argument("--split", default="train", help="split whose crops are used")
+    derive.add_argument("--out", type=Path, required=True, help="rankings YAML to write")
+    derive.add_argument("--by", choices=["prototypes", "confusion"], default="prototypes")
+    derive.add_argument("--encoder", type=Path, help="a classify-train run folder")
+    derive.add_argument("--backbone", default="resnet18", help="backbone, without --encoder")
+    derive.add_argument("--weights", default="random", help="its weights (e.g. a pretrain run)")
+    derive.add_argument("--crop-size", type=int, default=64, help="side of the crops")
+    derive.add_argument("--neighbours", type=int, default=2, help="classes ranked per class")
+    derive.add_argument("--min-similarity", type=float, help="leave out less similar classes")
+    derive.set_defaults(handler=_run_rankings_derive)
+
+
+def _run_rankings_derive(args: argparse.Namespace) -> int:
+    from condet.train.classify import derive_rankings_file
+
+    path = derive_rankings_file(
+        args.data,
+        args.split,
+        args.out,
+        by=args.by,
+        encoder=args.encoder,
+        backbone=args.backbone,
+        weights=args.weights,
+        crop_size=args.crop_size,
+        neighbours=args.neighbours,
+        min_similarity=args.min_similarity,
+    )
+    print(path.read_text(), end="")
+    return 0
+
+
 def _training_config(config_class: type, args: argparse.Namespace):
     """The command's config; ``--resume`` starts from the run's own config.yaml."""
     from condet.config import resolve_config
@@ -290,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detect_train(commands, common)
     _add_predict(commands, common)
     _add_export(commands, common)
+    _add_classify(commands, common)
+    _add_rankings(commands, common)
     return parser
 
 

@@ -172,3 +172,52 @@ class DetectConfig(TrainingOptions):
     score_threshold: float = field(
         default=0.05, metadata={"help": "detections below this score are dropped"}
     )
+
+
+@dataclass
+class ClassifyConfig(TrainingOptions):
+    """``condet classify-train``: an object-crop encoder, one loop for every loss."""
+
+    data: Path = field(
+        default=Path("runs/demo/data"),
+        metadata={"help": "a VOC folder, COCO .json or YOLO data.yaml; its boxes are cropped"},
+    )
+    split: str | None = field(default="train", metadata={"help": "training split"})
+    test_split: str | None = field(default="test", metadata={"help": "evaluation split"})
+    images: Path | None = field(default=None, metadata={"help": "COCO only: the image folder"})
+    withhold: list[str] = field(
+        default_factory=list, metadata={"help": "classes left out of training, scored as OOD"}
+    )
+    loss: Literal["supcon", "rince", "ranked", "ce"] = field(
+        default="supcon", metadata={"help": "training loss"}
+    )
+    rankings: Path | None = field(
+        default=None, metadata={"help": "rankings YAML (ranked), groups YAML (rince)"}
+    )
+    r: int = field(default=3, metadata={"help": "ranks of the ranked loss"})
+    temperatures: list[float] = field(
+        default_factory=lambda: [0.1, 0.2, 0.3],
+        metadata={"help": "one temperature per rank (the first is SupCon's)"},
+    )
+    mode: Literal["in", "out"] = field(default="out", metadata={"help": "ranked / RINCE mode"})
+    crop_size: int = field(default=64, metadata={"help": "side of the square crops"})
+    context: float = field(default=0.0, metadata={"help": "margin around boxes, per box side"})
+    backbone: str = field(default="resnet18", metadata={"help": "encoder backbone"})
+    weights: str = field(default="random", metadata={"help": "initial backbone weights"})
+    small_input_stem: bool = field(
+        default=True,
+        metadata={"help": "CIFAR-style stem (3x3 conv, no max-pool) for small crops (ResNet)"},
+    )
+    projection_dim: int = field(default=128, metadata={"help": "embedding width"})
+    batch_size: int = field(default=128, metadata={"help": "crops per device and step"})
+    epochs: int = field(default=30, metadata={"help": "passes over the crops"})
+    lr: float = field(default=0.1, metadata={"help": "learning rate per 256 crops"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay"})
+    warmup_epochs: float = field(default=1.0, metadata={"help": "linear warm-up"})
+    min_scale: float = field(default=0.5, metadata={"help": "smallest random crop (area)"})
+    normalization: Literal["dataset", "imagenet"] = field(
+        default="dataset", metadata={"help": "normalise by the training crops' or ImageNet's"}
+    )
+    cache_dir: Path | None = field(
+        default=None, metadata={"help": "where crops are cached (default ~/.cache/condet)"}
+    )

@@ -108,6 +108,16 @@ def test_resume_continues_exactly(synthetic_root, tmp_path):
     assert checkpoint["global_step"] == 6
 
 
+@pytest.mark.slow
+def test_views_made_in_workers_equal_views_made_in_the_step(synthetic_root, tmp_path):
+    for workers in ("0", "1"):
+        run = tmp_path / f"workers{workers}"
+        argv = pretrain_args(synthetic_root, run, "--max-steps", "2", "--workers", workers)
+        assert main(argv) == 0
+    in_step, in_workers = weights(tmp_path / "workers0"), weights(tmp_path / "workers1")
+    assert all(torch.equal(in_step[key], in_workers[key]) for key in in_step)
+
+
 def test_resume_without_a_run_and_a_second_run_in_the_same_folder(synthetic_root, tmp_path, capsys):
     assert main(["pretrain", "--out", str(tmp_path / "none"), "--resume"]) == 1
     assert "nothing to resume" in capsys.readouterr().err
