@@ -346,6 +346,53 @@ def _run_rankings_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_explain(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    explain = commands.add_parser(
+        "explain",
+        parents=[common],
+        help="Grad-CAM heatmaps of models side by side on the same images",
+        description="Grad-CAM / Grad-CAM++ / EigenCAM heatmaps of several models on the same "
+        "images of a data set: backbones (e.g. a SimCLR run against random weights), crop "
+        "encoders (classify-train runs, on object crops) or detectors (detect-train runs).",
+    )
+    explain.add_argument("data", type=Path, help="VOC folder, COCO .json or YOLO data.yaml")
+    explain.add_argument("--split", default="test", help="split whose images are explained")
+    explain.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="LABEL=SOURCE",
+        help="a model to explain (repeat): weights or a run folder",
+    )
+    explain.add_argument("--kind", choices=["backbone", "encoder", "detector"], default="backbone")
+    explain.add_argument("--backbone", default="resnet18", help="backbone name (--kind backbone)")
+    explain.add_argument(
+        "--method", choices=["gradcam", "gradcam++", "eigencam"], default="gradcam"
+    )
+    explain.add_argument("--images", type=int, default=6, help="how many images or crops")
+    explain.add_argument("--size", type=int, default=224, help="image side (--kind backbone)")
+    explain.add_argument("--out", type=Path, default=Path("runs/gradcam.png"), help="PNG to write")
+    explain.set_defaults(handler=_run_explain)
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from condet.explain.command import explain, parse_models
+
+    path = explain(
+        args.data,
+        args.split,
+        parse_models(args.model),
+        args.kind,
+        args.out,
+        backbone=args.backbone,
+        method=args.method,
+        count=args.images,
+        size=args.size,
+    )
+    print(f"heatmaps written to {path}")
+    return 0
+
+
 def _training_config(config_class: type, args: argparse.Namespace):
     """The command's config; ``--resume`` starts from the run's own config.yaml."""
     from condet.config import resolve_config
@@ -375,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands, common)
     _add_classify(commands, common)
     _add_rankings(commands, common)
+    _add_explain(commands, common)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Explanations: Grad-CAM heatmaps of backbones, crop encoders and detectors."""

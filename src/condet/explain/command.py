@@ -1,0 +1,116 @@
+"""``condet explain``: models side by side, as heatmaps over the same images.
+
+    condet explain --data runs/demo/data --split test --kind backbone --backbone resnet18 \
+        --model ssl=runs/simclr --model random=random --out runs/gradcam.png
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from condet.data.check import load_any
+from condet.data.crops import ObjectCropDataset
+from condet.data.datasets import read_rgb
+from condet.data.images import default_cache_dir
+from condet.data.transforms import Normalize
+from condet.errors import CondetError
+from condet.explain.gradcam import (
+    backbone_cam,
+    detector_cam,
+    encoder_cam,
+    overlay,
+    save_grid,
+)
+from condet.models.backbones import build_backbone
+
+
+def parse_models(specs: list[str]) -> list[tuple[str, str]]:
+    """``label=source`` pairs (a bare source is its own label)."""
+    models = []
+    for spec in specs:
+        label, _, source = spec.partition("=")
+        models.append((label, source) if source else (spec, spec))
+    return models
+
+
+def explain(
+    data: Path,
+    split: str | None,
+    models: list[tuple[str, str]],
+    kind: str,
+    out: Path,
+    backbone: str = "resnet18",
+    method: str = "gradcam",
+    count: int = 6,
+    size: int = 224,
+) -> Path:
+    """Heatmaps of every model on the first ``count`` images (or crops) of the split."""
+    if not models:
+        raise CondetError("name at least one model: --model LABEL=SOURCE")
+    annotations = load_any(data, split, skip_invalid=True)
+    if kind == "encoder":
+        return _explain_encoders(annotations, models, out, method, count)
+    images = [read_rgb(image).float() / 255 for image in list(annotations)[:count]]
+    columns: list[list] = [[(image * 255).byte().permute(1, 2, 0).numpy() for image in images]]
+    for _, source in models:
+        if kind == "detector":
+            from condet.inference import load_detector
+
+            detector, _, _ = load_detector(source)
+            heatmaps = [detector_cam(detector, image, method)[0] for image in images]
+            columns.append(
+                [overlay(image, heatmap) for image, heatmap in zip(images, heatmaps, strict=True)]
+            )
+        else:
+            model = build_backbone(backbone, source)
+            resized = torch.stack(
+                [
+                    torch.nn.functional.interpolate(
+                        image[None], size=(size, size), mode="bilinear", antialias=True
+                    )[0]
+                    for image in images
+                ]
+            )
+            heatmaps = backbone_cam(model, Normalize()(resized), method)
+            columns.append(
+                [overlay(image, heatmap) for image, heatmap in zip(resized, heatmaps, strict=True)]
+            )
+    titles = ["image", *(f"{label} ({method})" for label, _ in models)]
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    return save_grid(rows, titles, out, title=f"{kind} heatmaps on {data} ({split})")
+
+
+def _explain_encoders(annotations, models, out: Path, method: str, count: int) -> Path:
+    from condet.evaluation.ood import class_prototypes
+    from condet.train.classify import encode, load_encoder
+
+    columns: list[list] = []
+    titles = ["crop"]
+    crops = None
+    for label, source in models:
+        encoder, saved = load_encoder(Path(source))
+        size = saved["config"]["crop_size"]
+        if crops is None:
+            crops = ObjectCropDataset(annotations, size=size, cache_dir=default_cache_dir())
+            chosen = torch.linspace(0, len(crops) - 1, min(count, len(crops))).long()
+            pictures = crops.crops[chosen]
+            labels = crops.labels[chosen]
+            columns.append([crop.permute(1, 2, 0).numpy() for crop in pictures])
+        normalize = Normalize(saved["mean"], saved["std"])
+        prototypes = None
+        if encoder.contrastive:
+            bank = encode(encoder, crops.crops, normalize)
+            prototypes = class_prototypes(bank, crops.labels, len(crops.classes))
+        heatmaps = encoder_cam(
+            encoder, normalize(pictures), labels, prototypes, saved["known"], method
+        )
+        floats = pictures.float() / 255
+        columns.append(
+            [overlay(image, heatmap) for image, heatmap in zip(floats, heatmaps, strict=True)]
+        )
+        titles.append(f"{label} ({method})")
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    names = [crops.classes[int(label)] for label in labels]
+    return save_grid(rows, titles, out, title="crops: " + ", ".join(names))

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import yaml
+
+from condet.cli import main
+from condet.data import SYNTHETIC_CLASSES
+from condet.losses import load_rankings
+from condet.train.common import read_metrics
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def classify_args(data, out, *extra):
+    return [
+        "classify-train",
+        "--data",
+        str(data),
+        "--split",
+        "trainval",
+        "--test-split",
+        "test",
+        "--backbone",
+        "mobilenet_v3_small",
+        "--crop-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+class LabelRecorder(L.Callback):
+    def __init__(self):
+        self.labels = set()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_index):
+        self.labels |= set(batch[2].tolist())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("loss", "extra"),
+    [("supcon", []), ("ce", []), ("ranked", ["--r", "3"]), ("rince", ["--mode", "in"])],
+)
+def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path, loss, extra):
+    run = tmp_path / loss
+    argv = classify_args(
+        synthetic_root,
+        run,
+        "--loss",
+        loss,
+        "--epochs",
+        "6",
+        "--lr",
+        "0.5",
+        "--rankings",
+        str(synthetic_root / "rankings.yaml"),
+        *extra,
+    )
+    assert main(argv) == 0
+    losses = [
+        float(row["train/loss_epoch"]) for row in read_metrics(run) if row["train/loss_epoch"]
+    ]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    results = json.loads((run / "results.json").read_text())
+    for name in ("ncm", "knn", "linear"):
+        assert 0 <= results[name]["top1"] <= results[name]["top3"] <= 1
+    assert results["loss"] == loss and (run / "encoder.pt").is_file()
+
+
+@pytest.mark.slow
+def test_withheld_classes_never_train_and_are_scored_as_unknown(synthetic_root, tmp_path):
+    from condet.config import build_config
+    from condet.configs import ClassifyConfig
+    from condet.train.classify import classify_train
+
+    recorder = LabelRecorder()
+    config = build_config(
+        ClassifyConfig,
+        {
+            "data": synthetic_root,
+            "split": "trainval",
+            "test_split": "test",
+            "loss": "ce",
+            "backbone": "mobilenet_v3_small",
+            "crop_size": 32,
+            "batch_size": 16,
+            "epochs": 2,
+            "withhold": ["star", "ring"],
+            "out": tmp_path / "ood",
+            "progress": False,
+        },
+    )
+    run = classify_train(config, callbacks=[recorder])
+    withheld = {SYNTHETIC_CLASSES.index("star"), SYNTHETIC_CLASSES.index("ring")}
+    assert recorder.labels and not recorder.labels & withheld
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["ood"]) == {
+        "prototype cosine",
+        "k-NN distance",
+        "Mahalanobis",
+        "max softmax",
+        "energy",
+    }
+    for metrics in results["ood"].values():
+        assert 0 <= metrics["auroc"] <= 1 and 0 <= metrics["fpr@95tpr"] <= 1
+    assert results["ood_crops"] > 0 and (run / "roc.png").is_file()
+
+
+def test_ood_command_needs_withheld_classes(synthetic_root, tmp_path, capsys):
+    argv = classify_args(synthetic_root, tmp_path / "run")
+    argv[0] = "ood"
+    assert main(argv) == 1
+    assert "condet ood needs --withhold" in capsys.readouterr().err
+
+
+def test_ranked_loss_needs_a_rankings_file(synthetic_root, tmp_path, capsys):
+    assert main(classify_args(synthetic_root, tmp_path / "run", "--loss", "ranked")) == 1
+    assert "--loss ranked needs --rankings FILE" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rankings_derive_writes_a_usable_file(synthetic_root, tmp_path):
+    out = tmp_path / "derived.yaml"
+    argv = [
+        "rankings",
+        "derive",
+        str(synthetic_root),
+        "--split",
+        "trainval",
+        "--out",
+        str(out),
+        "--backbone",
+        "mobilenet_v3_small",
+        "--crop-size",
+        "32",
+        "--neighbours",
+        "3",
+    ]
+    assert main(argv) == 0
+    rankings = load_rankings(out)
+    assert sorted(rankings) == sorted(SYNTHETIC_CLASSES)
+    assert all(len(neighbours) == 3 for neighbours in rankings.values())
+    assert "derived by condet rankings derive" in out.read_text()
+    assert yaml.safe_load(out.read_text())["rankings"] == rankings
