@@ -211,6 +211,10 @@ class ClassifyConfig(TrainingOptions):
     projection_dim: int = field(default=128, metadata={"help": "embedding width"})
     batch_size: int = field(default=128, metadata={"help": "crops per device and step"})
     epochs: int = field(default=30, metadata={"help": "passes over the crops"})
+    optimizer: Literal["sgd", "adamw"] = field(
+        default="sgd",
+        metadata={"help": "SGD (the report's, lr ~0.1) or AdamW (lr ~0.002; fewer steps)"},
+    )
     lr: float = field(default=0.1, metadata={"help": "learning rate per 256 crops"})
     weight_decay: float = field(default=1e-4, metadata={"help": "weight decay"})
     warmup_epochs: float = field(default=1.0, metadata={"help": "linear warm-up"})

@@ -60,9 +60,13 @@ def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path,
         "--loss",
         loss,
         "--epochs",
-        "6",
+        "15",
+        "--batch-size",
+        "64",
+        "--optimizer",
+        "adamw",
         "--lr",
-        "0.5",
+        "0.004",
         "--rankings",
         str(synthetic_root / "rankings.yaml"),
         *extra,
@@ -71,7 +75,8 @@ def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path,
     losses = [
         float(row["train/loss_epoch"]) for row in read_metrics(run) if row["train/loss_epoch"]
     ]
-    assert len(losses) == 6 and losses[-1] < losses[0]
+    # per-epoch losses of contrastive batches are noisy: compare the first and last three
+    assert len(losses) == 15 and sum(losses[-3:]) < sum(losses[:3])
     results = json.loads((run / "results.json").read_text())
     for name in ("ncm", "knn", "linear"):
         assert 0 <= results[name]["top1"] <= results[name]["top3"] <= 1

@@ -13,9 +13,10 @@ Small builders, composed as torchvision composes its detectors:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -182,3 +183,29 @@ def build_detector(
         box_batch_size_per_image=roi_samples,
         box_detections_per_img=detections_per_image,
     )
+
+
+DETECTOR_KEYS = (
+    "backbone",
+    "weights",
+    "trainable_stages",
+    "norm",
+    "class_agnostic",
+    "min_size",
+    "max_size",
+    "smallest_stride",
+    "fpn_channels",
+    "proposals",
+    "roi_samples",
+)
+
+
+def detector_from_config(config: Mapping[str, Any], num_classes: int) -> FasterRCNN:
+    """:func:`build_detector` from a saved or command-line configuration.
+
+    Training and loading go through this one function, so a checkpoint always rebuilds the
+    network it was trained as. Keys absent from ``config`` take :func:`build_detector`'s
+    defaults; keys other than :data:`DETECTOR_KEYS` are ignored.
+    """
+    arguments = {key: config[key] for key in DETECTOR_KEYS[1:] if key in config}
+    return build_detector(config["backbone"], num_classes, **arguments)

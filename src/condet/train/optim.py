@@ -82,15 +82,17 @@ class LARS(torch.optim.Optimizer):
 
 def make_optimizer(
     model: nn.Module,
-    name: Literal["sgd", "lars"],
+    name: Literal["sgd", "lars", "adamw"],
     lr: float,
     weight_decay: float,
     momentum: float = 0.9,
 ) -> torch.optim.Optimizer:
-    """SGD or LARS over :func:`parameter_groups` of ``model``."""
+    """SGD, LARS or AdamW over :func:`parameter_groups` of ``model``."""
     groups = parameter_groups(model, weight_decay)
     if name == "lars":
         return LARS(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
     for group in groups:
         group.pop("lars_exclude", None)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
