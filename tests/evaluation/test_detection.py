@@ -211,8 +211,14 @@ class TestVocAp:
             )
         assert_matches_devkit(gts, dets, use_07_metric=use_07_metric)
 
+    @pytest.mark.parametrize("pairs_per_chunk", [7, 1 << 22])
     @pytest.mark.shared_data
-    def test_random_detections_over_real_bccd_ground_truth(self, shared_data):
+    def test_random_detections_over_real_bccd_ground_truth(
+        self, shared_data, monkeypatch, pairs_per_chunk
+    ):
+        from condet.evaluation import detection
+
+        monkeypatch.setattr(detection, "PAIRS_PER_CHUNK", pairs_per_chunk)
         from condet.data import load_voc
 
         bccd = load_voc(shared_data / "bccd" / "BCCD", "test", skip_invalid=True)

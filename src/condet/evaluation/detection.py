@@ -76,6 +76,73 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, use_07_metric: 
     return float(np.sum((recall[changes + 1] - recall[changes]) * precision[changes + 1]))
 
 
+def _concatenate(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], dtypes: tuple[Any, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-image ``(boxes, a, b)`` joined over all images, and each image's box count."""
+    counts = np.array([len(part[0]) for part in parts], np.int64)
+    boxes = np.concatenate([np.zeros((0, 4)), *(part[0] for part in parts)])
+    first = np.concatenate([np.zeros(0, dtypes[0]), *(part[1] for part in parts)])
+    second = np.concatenate([np.zeros(0, dtypes[1]), *(part[2] for part in parts)])
+    return boxes, first, second, counts
+
+
+PAIRS_PER_CHUNK = 1 << 22  # about 1 GB of temporaries at most
+
+
+def _best_ground_truth(
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    det_counts: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_labels: np.ndarray,
+    difficult: np.ndarray,
+    gt_counts: np.ndarray,
+    iou_threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every detection: the index of its best-overlapping ground-truth box of its class in
+    its image, and 1 (candidate true positive), 0 (false positive) or -1 (on a difficult box).
+
+    All images at once: each detection is compared with its image's boxes, padded to the
+    largest image's count, :data:`PAIRS_PER_CHUNK` detection-box pairs at a time.
+    """
+    image = np.repeat(np.arange(len(det_counts)), det_counts)
+    gt_start = np.concatenate([[0], np.cumsum(gt_counts)[:-1]]).astype(np.int64)
+    width = int(gt_counts.max(initial=0))
+    best = np.zeros(len(boxes), np.int64)
+    best_overlap = np.full(len(boxes), -1.0)
+    if width and len(boxes):
+        columns = np.arange(width)
+        step = max(1, PAIRS_PER_CHUNK // width)
+        for begin in range(0, len(boxes), step):
+            rows = slice(begin, begin + step)
+            start, count = gt_start[image[rows]], gt_counts[image[rows]]
+            valid = columns[None, :] < count[:, None]
+            index = np.where(valid, start[:, None] + columns[None, :], 0)
+            overlap = _paired_voc_iou(boxes[rows], gt_boxes[index])
+            overlap[~valid | (gt_labels[index] != labels[rows, None])] = -1.0
+            column = overlap.argmax(1)
+            best[rows] = start + column
+            best_overlap[rows] = overlap[np.arange(len(column)), column]
+    hit = best_overlap > iou_threshold
+    hit_difficult = np.zeros_like(hit)
+    hit_difficult[hit] = difficult[best[hit]]
+    return best, np.where(hit_difficult, -1, np.where(hit, 1, 0))
+
+
+def _paired_voc_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """:func:`voc_iou` of ``boxes [D, 4]`` with their own ``others [D, W, 4]``: ``[D, W]``."""
+    boxes = boxes[:, None, :]
+    ix1 = np.maximum(boxes[..., 0], others[..., 0])
+    iy1 = np.maximum(boxes[..., 1], others[..., 1])
+    ix2 = np.minimum(boxes[..., 2], others[..., 2])
+    iy2 = np.minimum(boxes[..., 3], others[..., 3])
+    intersection = np.clip(ix2 - ix1 + 1, 0, None) * np.clip(iy2 - iy1 + 1, 0, None)
+    area = (boxes[..., 2] - boxes[..., 0] + 1) * (boxes[..., 3] - boxes[..., 1] + 1)
+    other_area = (others[..., 2] - others[..., 0] + 1) * (others[..., 3] - others[..., 1] + 1)
+    return intersection / (area + other_area - intersection)
+
+
 def voc_matches(
     gts: Sequence[Boxes], dets: Sequence[Boxes], iou_threshold: float = 0.5
 ) -> dict[int, dict[str, np.ndarray | int]]:
@@ -88,30 +155,19 @@ def voc_matches(
     """
     if len(gts) != len(dets):
         raise ValueError(f"{len(gts)} ground-truth images but {len(dets)} detection images")
-    labels, scores, gt_keys, status = [], [], [], []
-    positives: dict[int, int] = {}
-    gt_offset = 0
-    for gt, det in zip(gts, dets, strict=True):
-        gt_boxes, gt_labels, difficult = _ground_truth(gt)
-        boxes, det_scores, det_labels = _detections(det)
-        for label, count in zip(*np.unique(gt_labels[~difficult], return_counts=True), strict=True):
-            positives[int(label)] = positives.get(int(label), 0) + int(count)
-        overlap = voc_iou(boxes, gt_boxes) if len(gt_boxes) else np.zeros((len(boxes), 0))
-        overlap[det_labels[:, None] != gt_labels[None, :]] = -1.0
-        best = overlap.argmax(1) if len(gt_boxes) else np.zeros(len(boxes), np.int64)
-        best_overlap = overlap.max(1) if len(gt_boxes) else np.full(len(boxes), -1.0)
-        hit = best_overlap > iou_threshold
-        hit_difficult = hit & difficult[best] if len(gt_boxes) else hit
-        # 1: candidate true positive, 0: false positive, -1: ignored (a difficult box)
-        status.append(np.where(hit_difficult, -1, np.where(hit, 1, 0)))
-        labels.append(det_labels)
-        scores.append(det_scores)
-        gt_keys.append(best + gt_offset)
-        gt_offset += len(gt_boxes)
-    if not labels:
+    gt_boxes, gt_labels, difficult, gt_counts = _concatenate(
+        [_ground_truth(gt) for gt in gts], (np.int64, bool)
+    )
+    boxes, scores_all, labels_all, det_counts = _concatenate(
+        [_detections(det) for det in dets], (np.float64, np.int64)
+    )
+    if len(labels_all) == 0 and len(gt_labels) == 0:
         return {}
-    labels_all, scores_all = np.concatenate(labels), np.concatenate(scores)
-    keys_all, status_all = np.concatenate(gt_keys), np.concatenate(status)
+    classes, counts = np.unique(gt_labels[~difficult], return_counts=True)
+    positives = dict(zip(classes.tolist(), counts.tolist(), strict=True))
+    keys_all, status_all = _best_ground_truth(
+        boxes, labels_all, det_counts, gt_boxes, gt_labels, difficult, gt_counts, iou_threshold
+    )
     order = np.lexsort((-scores_all, labels_all))  # by class, then score; stable for ties
     labels_all, scores_all = labels_all[order], scores_all[order]
     keys_all, status_all = keys_all[order], status_all[order]
