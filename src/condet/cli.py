@@ -297,6 +297,54 @@ def _run_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pipeline(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    pipeline = commands.add_parser(
+        "pipeline",
+        parents=[common],
+        help="detect, then classify crops with rejection of unknown objects",
+        description="An open-set detector: a detect-train run proposes boxes, a classify-train "
+        "(or ood) run labels each by its nearest class prototype, or 'unknown' below the "
+        "encoder's similarity threshold; evaluated on the split with VOC / COCO AP of the "
+        "known classes and the rate at which unknown objects are rejected.",
+    )
+    pipeline.add_argument("--detector", type=Path, required=True, help="detect-train run folder")
+    pipeline.add_argument("--encoder", type=Path, required=True, help="classify-train run folder")
+    pipeline.add_argument("--data", type=Path, required=True, help="VOC folder, COCO or YOLO")
+    pipeline.add_argument("--split", default="test", help="split to run on and evaluate")
+    pipeline.add_argument("--images", type=Path, help="COCO only: the image folder")
+    pipeline.add_argument("--out", type=Path, default=Path("runs/pipeline"), help="output folder")
+    pipeline.add_argument(
+        "--score-threshold", type=float, default=0.3, help="detector score a box needs"
+    )
+    pipeline.add_argument(
+        "--threshold",
+        type=float,
+        help="prototype similarity below which a box is unknown (default: the encoder's, "
+        "which accepts 95%% of its known training crops)",
+    )
+    pipeline.add_argument("--no-progress", dest="progress", action="store_false")
+    pipeline.set_defaults(handler=_run_pipeline)
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    from condet.pipeline import metrics_table, run_pipeline
+
+    metrics = run_pipeline(
+        args.detector,
+        args.encoder,
+        args.data,
+        args.split,
+        args.out,
+        images=args.images,
+        score_threshold=args.score_threshold,
+        threshold=args.threshold,
+        progress=args.progress,
+    )
+    print(metrics_table(metrics), end="")
+    print(f"predictions and metrics written to {args.out}")
+    return 0
+
+
 def _add_rankings(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     rankings = commands.add_parser(
         "rankings",
@@ -421,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands, common)
     _add_export(commands, common)
     _add_classify(commands, common)
+    _add_pipeline(commands, common)
     _add_rankings(commands, common)
     _add_explain(commands, common)
     return parser

@@ -88,6 +88,15 @@ def class_prototypes(embeddings: Tensor, labels: Tensor, num_classes: int) -> Te
     return F.normalize(sums, dim=1)
 
 
+def acceptance_threshold(
+    embeddings: Tensor, labels: Tensor, prototypes: Tensor, accept: float = 0.95
+) -> float:
+    """The cosine similarity to their own class prototype that ``accept`` of the embeddings
+    reach: a rejection threshold that keeps that share of known objects."""
+    own = (F.normalize(embeddings.float(), dim=1) * prototypes[labels.long()]).sum(1)
+    return float(torch.quantile(own, 1 - accept))
+
+
 def prototype_score(embeddings: Tensor, prototypes: Tensor, known: Tensor | None = None) -> Tensor:
     """``1 - max cosine similarity`` to the prototypes of the ``known`` classes."""
     similarity = F.normalize(embeddings.float(), dim=1) @ prototypes.T

@@ -44,6 +44,7 @@ from condet.evaluation.classification import (
     topk_accuracy,
 )
 from condet.evaluation.ood import (
+    acceptance_threshold,
     class_prototypes,
     energy_score,
     knn_distance_score,
@@ -304,6 +305,17 @@ def encode(
     return torch.cat(outputs)
 
 
+def known_prototypes(
+    encoder: CropEncoder, train: ObjectCropDataset, known: list[int], normalize: Normalize
+) -> tuple[Tensor, float]:
+    """Class prototypes of the known training crops and the similarity that accepts 95% of
+    them (what ``condet pipeline`` labels and rejects by)."""
+    is_known = torch.isin(train.labels, torch.tensor(known))
+    embeddings, labels = encode(encoder, train.crops[is_known], normalize), train.labels[is_known]
+    prototypes = class_prototypes(embeddings, labels, len(train.classes))
+    return prototypes, acceptance_threshold(embeddings, labels, prototypes)
+
+
 def evaluate_encoder(
     encoder: CropEncoder,
     train: ObjectCropDataset,
@@ -448,6 +460,7 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
     if trainer.is_global_zero:
         normalize = Normalize(mean, std)
         recompute_batchnorm_statistics(module.encoder, crops["train"].crops, normalize)
+        prototypes, threshold = known_prototypes(module.encoder, crops["train"], known, normalize)
         with atomic_path(run / "encoder.pt") as temporary:
             torch.save(
                 {
@@ -456,6 +469,8 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
                     "known": known,
                     "mean": mean,
                     "std": std,
+                    "prototypes": prototypes,
+                    "threshold": threshold,
                     "state_dict": module.encoder.state_dict(),
                 },
                 temporary,
