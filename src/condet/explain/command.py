@@ -83,8 +83,7 @@ def explain(
 
 
 def _explain_encoders(annotations, models, out: Path, method: str, count: int) -> Path:
-    from condet.evaluation.ood import class_prototypes
-    from condet.train.classify import encode, load_encoder
+    from condet.train.classify import load_encoder
 
     columns: list[list] = []
     titles = ["crop"]
@@ -99,12 +98,8 @@ def _explain_encoders(annotations, models, out: Path, method: str, count: int) -
             labels = crops.labels[chosen]
             columns.append([crop.permute(1, 2, 0).numpy() for crop in pictures])
         normalize = Normalize(saved["mean"], saved["std"])
-        prototypes = None
-        if encoder.contrastive:
-            bank = encode(encoder, crops.crops, normalize)
-            prototypes = class_prototypes(bank, crops.labels, len(crops.classes))
         heatmaps = encoder_cam(
-            encoder, normalize(pictures), labels, prototypes, saved["known"], method
+            encoder, normalize(pictures), labels, saved["prototypes"], saved["known"], method
         )
         floats = pictures.float() / 255
         columns.append(
