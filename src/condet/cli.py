@@ -42,22 +42,26 @@ def _add_demo(commands: argparse._SubParsersAction, common: argparse.ArgumentPar
         "demo",
         parents=[common],
         help="run the end-to-end pipeline on the embedded synthetic data set",
-        description="Generate the embedded synthetic data set and summarize it. "
-        "The run folder is kept, so a second run reuses the data.",
+        description="Generate the embedded synthetic data set, SimCLR-pretrain a backbone, "
+        "fine-tune Faster R-CNN from it and from random weights at 20%% of the labels, train "
+        "SupCon and ranked crop encoders with two classes withheld, run the open-set "
+        "detector, explain with Grad-CAM, and write RUN/report.html. Finished steps are kept, "
+        "so a second run only rebuilds the report.",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
-    demo.add_argument("--images", type=int, default=300, help="synthetic images to generate")
-    demo.add_argument("--seed", type=int, default=0, help="seed of everything random")
+    demo.add_argument("--smoke", action="store_true", help="a few steps of every stage")
     demo.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from condet.data.check import check_dataset, format_report
-    from condet.data.synthetic import generate_synthetic
+    from importlib.resources import as_file, files
 
-    root = generate_synthetic(args.out / "data", images=args.images, seed=args.seed)
-    print(format_report(check_dataset(root)))
-    print(f"\nsynthetic data set written to {root}")
+    from condet.experiment import run_experiment
+
+    with as_file(files("condet") / "protocols" / "demo.yaml") as protocol:
+        out = run_experiment(protocol, args.out, smoke=args.smoke)
+    print((out / "results.md").read_text(), end="")
+    print(f"open {out / 'report.html'} to see the whole run")
     return 0
 
 
@@ -345,6 +349,33 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_experiment(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    experiment = commands.add_parser(
+        "experiment",
+        parents=[common],
+        help="run a whole comparison from a protocol YAML, with tables and report.html",
+        description="Run every command of an experiment protocol (configs/experiments/*.yaml) "
+        "into one folder, then write results.md / .csv / .json and a self-contained "
+        "report.html. Finished runs are kept, so an interrupted experiment continues.",
+    )
+    experiment.add_argument("config", type=Path, help="protocol YAML")
+    experiment.add_argument("--data", help="data set replacing the protocol's {data}")
+    experiment.add_argument("--out", type=Path, help="experiment folder (default runs/NAME)")
+    experiment.add_argument(
+        "--smoke", action="store_true", help="a few steps of every run, to check a protocol"
+    )
+    experiment.set_defaults(handler=_run_experiment)
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from condet.experiment import run_experiment
+
+    out = run_experiment(args.config, args.out, args.data, args.smoke)
+    print((out / "results.md").read_text(), end="")
+    print(f"tables and report written to {out / 'report.html'}")
+    return 0
+
+
 def _add_rankings(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     rankings = commands.add_parser(
         "rankings",
@@ -470,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands, common)
     _add_classify(commands, common)
     _add_pipeline(commands, common)
+    _add_experiment(commands, common)
     _add_rankings(commands, common)
     _add_explain(commands, common)
     return parser
