@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 from PIL import Image
 
+import condet
 from condet.errors import CondetError
 from condet.experiment import Run, load_protocol, plan_runs, summary_rows
 
@@ -184,3 +186,21 @@ def test_report_renders_in_headless_chromium(smoke_demo, tmp_path):
     assert picture.size == (1200, 2400)
     # a rendered page, not a blank one: text, table borders and plots give many colours
     assert len(picture.getcolors(maxcolors=1 << 20)) > 200
+
+
+PROTOCOLS = sorted(
+    [
+        *(Path(__file__).parents[1] / "configs" / "experiments").glob("*.yaml"),
+        Path(condet.__file__).parent / "protocols" / "demo.yaml",
+    ]
+)
+
+
+@pytest.mark.parametrize("path", PROTOCOLS, ids=lambda path: path.stem)
+def test_every_shipped_protocol_names_real_options(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONDET_SHARED_DATA", "/shared")
+    protocol = load_protocol(path)
+    for smoke in (False, True):
+        runs = plan_runs(protocol, tmp_path, data="/some/data", smoke=smoke)
+        assert runs and all(run.argv[0] == run.command for run in runs)
+    assert len(PROTOCOLS) == 7
