@@ -62,12 +62,10 @@ def test_data_check_exit_code_tells_about_problems(tmp_path, capsys):
     assert "1 problem(s):" in capsys.readouterr().out
 
 
-def test_data_synth_then_demo_reuses_it(tmp_path, capsys):
+def test_data_synth_writes_a_clean_data_set(tmp_path, capsys):
     assert main(["data", "synth", str(tmp_path / "data"), "--images", "10", "--seed", "1"]) == 0
-    assert "no problems found" in capsys.readouterr().out
-    assert main(["demo", "--out", str(tmp_path), "--images", "10", "--seed", "1"]) == 0
     output = capsys.readouterr().out
-    assert "synthetic data set written to" in output and "circle" in output
+    assert "no problems found" in output and "circle" in output
 
 
 def test_usage_error_exits_with_two(capsys):
