@@ -109,27 +109,34 @@ def write_predictions(
     results, images = [], []
     for image_id, (path, output) in enumerate(zip(files, outputs, strict=True), start=1):
         images.append({"id": image_id, "file_name": str(path)})
-        for box, score, label in zip(
-            output["boxes"].tolist(),
-            output["scores"].tolist(),
-            output["labels"].tolist(),
-            strict=True,
-        ):
-            x1, y1, x2, y2 = box
-            results.append(
-                {
-                    "image_id": image_id,
-                    "category_id": int(label),
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": score,
-                }
-            )
+        results += coco_results(
+            image_id, output["boxes"], output["scores"], output["labels"].tolist()
+        )
         if draw:
             _draw(path, output, classes, score_threshold, out / f"{image_id:06d}_{path.stem}.png")
     categories = [{"id": index + 1, "name": name} for index, name in enumerate(classes)]
     write_text_atomic(out / "predictions.json", json.dumps(results))
     write_text_atomic(out / "images.json", json.dumps({"images": images, "categories": categories}))
     return out / "predictions.json"
+
+
+def coco_results(
+    image_id: int | str, boxes: Any, scores: Any, category_ids: Sequence[int], **extra: Any
+) -> list[dict[str, Any]]:
+    """COCO results entries (``bbox`` as x, y, width, height) of one image's ``xyxy`` boxes;
+    ``extra`` names per-box lists added to every entry under their name."""
+    results = []
+    columns = [boxes.tolist(), scores.tolist(), list(category_ids), *extra.values()]
+    for box, score, category_id, *values in zip(*columns, strict=True):
+        x1, y1, x2, y2 = box
+        entry = {
+            "image_id": image_id,
+            "category_id": int(category_id),
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "score": score,
+        }
+        results.append(entry | dict(zip(extra, values, strict=True)))
+    return results
 
 
 def _draw(

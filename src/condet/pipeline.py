@@ -37,7 +37,7 @@ from condet.data.splits import mark_withheld
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
 from condet.evaluation.detection import coco_ap, voc_ap
-from condet.inference import load_detector
+from condet.inference import coco_results, load_detector
 from condet.io import write_text_atomic
 from condet.train.classify import CropEncoder, encode, load_encoder
 from condet.train.detect import predict
@@ -245,22 +245,10 @@ def _write_predictions(
     categories.append({"id": num_classes + 1, "name": "unknown"})
     results = []
     for image, det in zip(annotations, dets, strict=True):
-        for box, score, label, similarity in zip(
-            det["boxes"].tolist(),
-            det["scores"].tolist(),
-            det["labels"].tolist(),
-            det["similarity"].tolist(),
-            strict=True,
-        ):
-            x1, y1, x2, y2 = box
-            results.append(
-                {
-                    "image_id": image.image_id,
-                    "category_id": num_classes + 1 if label == UNKNOWN else label + 1,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": score,
-                    "similarity": similarity,
-                }
-            )
+        category_ids = np.where(det["labels"] == UNKNOWN, num_classes, det["labels"]) + 1
+        similarity = det["similarity"].tolist()
+        results += coco_results(
+            image.image_id, det["boxes"], det["scores"], category_ids, similarity=similarity
+        )
     write_text_atomic(path, json.dumps(results))
     write_text_atomic(path.with_name("categories.json"), json.dumps(categories))
