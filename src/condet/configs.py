@@ -209,6 +209,10 @@ class ClassifyConfig(TrainingOptions):
         metadata={"help": "CIFAR-style stem (3x3 conv, no max-pool) for small crops (ResNet)"},
     )
     projection_dim: int = field(default=128, metadata={"help": "embedding width"})
+    queue: int = field(
+        default=0,
+        metadata={"help": "past embeddings kept as extra positives / negatives (0: none)"},
+    )
     batch_size: int = field(default=128, metadata={"help": "crops per device and step"})
     epochs: int = field(default=30, metadata={"help": "passes over the crops"})
     optimizer: Literal["sgd", "adamw"] = field(

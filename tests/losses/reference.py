@@ -19,11 +19,22 @@ def _views(features: torch.Tensor, labels: torch.Tensor | None):
     return z, labels.repeat_interleave(views).tolist()
 
 
-def supcon_reference(features, labels, temperature):
-    """Khosla et al. L_out: mean_i -1/|P(i)| sum_p log(exp(s_ip/t) / sum_{a != i} exp(s_ia/t))."""
-    z, y = _views(features, labels)
+def _with_memory(z, y, memory):
+    """The contrast set: the views, then the memory's embeddings (never anchors)."""
+    if memory is None:
+        return z, y
+    stored, stored_labels = memory
+    stored = torch.nn.functional.normalize(stored.double(), dim=-1)
+    return torch.cat([z, stored]), y + stored_labels.tolist()
+
+
+def supcon_reference(features, labels, temperature, memory=None):
+    """Khosla et al. L_out: mean_i -1/|P(i)| sum_p log(exp(s_ip/t) / sum_{a != i} exp(s_ia/t)),
+    over anchors i of the batch and a, p in the batch and the memory."""
+    anchors, _ = _views(features, labels)
+    z, y = _with_memory(*_views(features, labels), memory)
     total, counted = 0.0, 0
-    for i in range(len(z)):
+    for i in range(len(anchors)):
         others = [a for a in range(len(z)) if a != i]
         positives = [p for p in others if y[p] == y[i]]
         if not positives:
@@ -51,9 +62,11 @@ def ntxent_reference(z1, z2, temperature):
     return total / (2 * count)
 
 
-def ranked_reference(features, labels, rank_matrix, temperatures, mode):
-    """Ranked InfoNCE exactly as DESIGN.md writes it, for mode "in" and "out"."""
-    z, y = _views(features, labels)
+def ranked_reference(features, labels, rank_matrix, temperatures, mode, memory=None):
+    """Ranked InfoNCE exactly as DESIGN.md writes it, for mode "in" and "out"; anchors are
+    the batch's views, the contrast set the views and the memory."""
+    anchors, _ = _views(features, labels)
+    z, y = _with_memory(*_views(features, labels), memory)
     r = len(temperatures)
 
     def level(i, a):
@@ -61,7 +74,7 @@ def ranked_reference(features, labels, rank_matrix, temperatures, mode):
         return value if value <= r else 0
 
     total, counted = 0.0, 0
-    for i in range(len(z)):
+    for i in range(len(anchors)):
         others = [a for a in range(len(z)) if a != i]
         anchor_loss, has_term = 0.0, False
         for k in range(1, r + 1):

@@ -50,7 +50,13 @@ class LabelRecorder(L.Callback):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("loss", "extra"),
-    [("supcon", []), ("ce", []), ("ranked", ["--r", "3"]), ("rince", ["--mode", "in"])],
+    [
+        ("supcon", []),
+        ("ce", []),
+        ("ranked", ["--r", "3"]),
+        ("rince", ["--mode", "in"]),
+        ("supcon", ["--queue", "256"]),
+    ],
 )
 def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path, loss, extra):
     run = tmp_path / loss

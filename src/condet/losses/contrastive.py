@@ -36,12 +36,17 @@ class ContrastSet:
 
 
 def contrast_set(
-    features: Tensor, labels: Tensor | None, gather_distributed: bool = False
+    features: Tensor,
+    labels: Tensor | None,
+    gather_distributed: bool = False,
+    memory: tuple[Tensor, Tensor] | None = None,
 ) -> ContrastSet:
     """Check shapes, normalise, flatten the views, and gather across processes when asked.
 
     Views are flattened sample-major (sample 0's views, then sample 1's ...). Without labels,
-    every sample is its own class, numbered uniquely across processes.
+    every sample is its own class, numbered uniquely across processes. ``memory`` (embeddings
+    ``[Q, D]`` and labels ``[Q]``, e.g. a :class:`~condet.losses.queue.LabelledQueue`) joins
+    the contrast set after the views, without gradient: positives and negatives, never anchors.
     """
     if features.ndim != 3:
         raise ValueError(f"features must be [N, V, D], got shape {tuple(features.shape)}")
@@ -63,6 +68,13 @@ def contrast_set(
     else:
         contrast, contrast_labels, offset = anchors, anchor_labels, 0
     self_columns = torch.arange(len(anchors), device=features.device) + offset
+    if memory is not None:
+        if labels is None:
+            raise ValueError("a memory of past embeddings needs labels")
+        stored, stored_labels = memory
+        stored = F.normalize(stored.detach().to(contrast.dtype), dim=-1)
+        contrast = torch.cat([contrast, stored])
+        contrast_labels = torch.cat([contrast_labels, stored_labels.long()])
     return ContrastSet(anchors, anchor_labels, contrast, contrast_labels, self_columns)
 
 
@@ -80,6 +92,7 @@ def supcon_loss(
     labels: Tensor | None,
     temperature: float = 0.1,
     gather_distributed: bool = False,
+    memory: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Supervised contrastive loss, L_out of Khosla et al. 2020 ("all" contrast mode).
 
@@ -97,6 +110,8 @@ def supcon_loss(
         temperature: ``t``.
         gather_distributed: contrast against the views of all processes (see
             :mod:`condet.losses.distributed`).
+        memory: past embeddings ``[Q, D]`` and their labels ``[Q]`` added to ``P(i)`` and
+            ``A(i)`` (a MoCo-style queue for small batches, as the report's code uses).
 
     Returns:
         The scalar loss.
@@ -105,7 +120,7 @@ def supcon_loss(
     >>> loss = supcon_loss(features, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
     """
     with _no_autocast(features.device):
-        views = contrast_set(features, labels, gather_distributed)
+        views = contrast_set(features, labels, gather_distributed, memory)
         logits = mask_self(views.similarities(), views.self_columns) / temperature
         log_denominator = torch.logsumexp(logits, dim=1)
         # sum_p s_ip from per-class sums of the embeddings: an [A, D] product instead of a

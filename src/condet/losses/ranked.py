@@ -56,6 +56,7 @@ def ranked_infonce_loss(
     temperatures: Sequence[float],
     mode: str = "in",
     gather_distributed: bool = False,
+    memory: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Ranked InfoNCE loss (see the module docstring for the formula).
 
@@ -68,6 +69,8 @@ def ranked_infonce_loss(
         temperatures: ``t_1 .. t_r``; ``r = len(temperatures)``, higher ranks are negatives.
         mode: ``"in"`` or ``"out"``.
         gather_distributed: contrast against the views of all processes.
+        memory: past embeddings ``[Q, D]`` and labels ``[Q]`` joining the contrast set
+            (see :func:`~condet.losses.contrastive.supcon_loss`).
 
     Returns:
         The scalar loss.
@@ -84,7 +87,7 @@ def ranked_infonce_loss(
     if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
         raise ValueError(f"labels must be class indices in 0..{num_classes - 1}")
     with _no_autocast(features.device):
-        views = contrast_set(features, labels, gather_distributed)
+        views = contrast_set(features, labels, gather_distributed, memory)
         similarities = views.similarities()
         # Levels above r need no special case: no rank k <= r selects them, and every
         # denominator takes them with the negatives (level > k).

@@ -63,6 +63,7 @@ from condet.losses import (
     ranked_infonce_loss,
     supcon_loss,
 )
+from condet.losses.queue import LabelledQueue
 from condet.models.backbones import build_backbone
 from condet.models.heads import ProjectionHead
 from condet.train.common import (
@@ -190,6 +191,11 @@ class ClassifyModule(L.LightningModule):
         self.register_buffer("to_known", to_known, persistent=False)
         if rank_matrix is not None:
             self.register_buffer("rank_matrix", rank_matrix, persistent=False)
+        self.queue = (
+            LabelledQueue(config["queue"], outputs)
+            if contrastive and config.get("queue", 0)
+            else None
+        )
         self.views_on_device: TwoCrops | None = None
         self.steps_per_epoch = steps_per_epoch
 
@@ -205,6 +211,8 @@ class ClassifyModule(L.LightningModule):
         loss = self.loss(outputs, labels)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss is {loss.item()} at step {self.global_step}")
+        if self.queue is not None:
+            self.queue.push(F.normalize(outputs, dim=1), labels.repeat(2))
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
         return loss
@@ -215,8 +223,9 @@ class ClassifyModule(L.LightningModule):
             return F.cross_entropy(outputs, self.to_known[labels].repeat(2))
         features = torch.stack(outputs.chunk(2), dim=1)  # [N, 2, D]
         gather = self.trainer.world_size > 1
+        memory = self.queue.contents() if self.queue is not None else None
         if config["loss"] == "supcon":
-            return supcon_loss(features, labels, config["temperatures"][0], gather)
+            return supcon_loss(features, labels, config["temperatures"][0], gather, memory)
         return ranked_infonce_loss(
             features,
             labels,
@@ -224,6 +233,7 @@ class ClassifyModule(L.LightningModule):
             config["temperatures"][: self.ranks],
             config["mode"],
             gather,
+            memory,
         )
 
     @property
@@ -493,6 +503,7 @@ def _module_config(config: ClassifyConfig, num_classes: int) -> dict[str, Any]:
         "weights",
         "small_input_stem",
         "projection_dim",
+        "queue",
         "optimizer",
         "batch_size",
         "epochs",
