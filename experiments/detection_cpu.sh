@@ -4,12 +4,15 @@
 # training images (labels unused) and, when experiments/ssl_imagenette.sh has run, from the
 # Imagenette SimCLR backbone. Every run has the same budget of STEPS optimizer steps (default
 # 200), sized for 2 CPU cores: images at 320 px (short side), pyramid from stride 8, 128 FPN
-# channels, 300 proposals. Results: docs/results.md.
+# channels, 300 proposals. SimCLR: ResNet-18 on SSL_SIZE px views (default 96), batch 64,
+# about SSL_STEPS steps (default 200). Results: docs/results.md.
 set -euo pipefail
 shared="${CONDET_SHARED_DATA:-../shared/data}"
 out="${OUT:-runs/exp}"
 datasets="${DATASETS:-bccd aquarium}"
 steps="${STEPS:-200}"
+ssl_steps="${SSL_STEPS:-200}"
+ssl_size="${SSL_SIZE:-96}"
 detector=(--backbone resnet18 --min-size 320 --max-size 427 --smallest-stride 8
           --fpn-channels 128 --proposals 300 --roi-samples 256 --batch-size 4 --lr 0.02
           --warmup-steps 50 --checkpoint-every 100 --no-progress)
@@ -22,8 +25,8 @@ for name in $datasets; do
     images=$(condet data check "$data" --split train | awk '$1 == "train" {print $2}' || true)
     ssl="$out/simclr-$name-r18"
     if [ ! -f "$ssl/backbone.safetensors" ]; then
-        ssl_epochs=$(python3 -c "import math; print(math.ceil(200 / ($images // 64)))")
-        condet pretrain --data "$data" --split train --backbone resnet18 --image-size 96 \
+        ssl_epochs=$(python3 -c "import math; print(math.ceil($ssl_steps / ($images // 64)))")
+        condet pretrain --data "$data" --split train --backbone resnet18 --image-size "$ssl_size" \
             --batch-size 64 --epochs "$ssl_epochs" --lr 0.12 --checkpoint-every 100 \
             --no-progress --out "$ssl"
     fi
