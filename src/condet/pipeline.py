@@ -66,11 +66,16 @@ class OpenSetClassifier:
     crop_size: int
 
     @classmethod
-    def from_run(cls, run: Path, threshold: float | None = None) -> OpenSetClassifier:
-        """The classifier of a ``classify-train`` run (its saved prototypes and threshold)."""
-        encoder, saved = load_encoder(run)
+    def from_saved(
+        cls,
+        encoder: CropEncoder,
+        saved: dict[str, Any],
+        threshold: float | None = None,
+        source: Path | None = None,
+    ) -> OpenSetClassifier:
+        """The classifier of an encoder and what :func:`load_encoder` read with it."""
         if "prototypes" not in saved:
-            raise CondetError(f"{run}: the encoder has no prototypes; train it again")
+            raise CondetError(f"{source}: the encoder has no prototypes; train it again")
         known = torch.tensor(saved["known"])
         return cls(
             encoder,
@@ -143,8 +148,8 @@ def run_pipeline(
     ``out``; returns the metrics.
     """
     detector, _, _ = load_detector(detector_run)
-    classifier = OpenSetClassifier.from_run(encoder_run, threshold)
-    _, saved = load_encoder(encoder_run)
+    encoder, saved = load_encoder(encoder_run)
+    classifier = OpenSetClassifier.from_saved(encoder, saved, threshold, source=encoder_run)
     classes = saved["classes"]
     withheld_names = [name for index, name in enumerate(classes) if index not in saved["known"]]
     annotations = load_any(data, split, image_root=images, classes=classes, skip_invalid=True)
