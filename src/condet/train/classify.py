@@ -315,37 +315,33 @@ def encode(
     return torch.cat(outputs)
 
 
-def known_prototypes(
+def known_bank(
     encoder: CropEncoder, train: ObjectCropDataset, known: list[int], normalize: Normalize
-) -> tuple[Tensor, float]:
-    """Class prototypes of the known training crops and the similarity that accepts 95% of
-    them (what ``condet pipeline`` labels and rejects by)."""
+) -> tuple[Tensor, Tensor]:
+    """Embeddings ``[M, D]`` and labels ``[M]`` of the known-class training crops."""
     is_known = torch.isin(train.labels, torch.tensor(known))
-    embeddings, labels = encode(encoder, train.crops[is_known], normalize), train.labels[is_known]
-    prototypes = class_prototypes(embeddings, labels, len(train.classes))
-    return prototypes, acceptance_threshold(embeddings, labels, prototypes)
+    return encode(encoder, train.crops[is_known], normalize), train.labels[is_known]
 
 
 def evaluate_encoder(
     encoder: CropEncoder,
-    train: ObjectCropDataset,
+    bank: Tensor,
+    bank_labels: Tensor,
     test: ObjectCropDataset,
     known: list[int],
     normalize: Normalize,
     run: Path | None = None,
     k: int = 50,
 ) -> dict[str, Any]:
-    """Known-class accuracy (NCM, k-NN, linear probe) and, with withheld classes, OOD metrics."""
+    """Known-class accuracy (NCM, k-NN, linear probe) and, with withheld classes, OOD metrics,
+    against ``bank``, the embeddings of the known training crops (:func:`known_bank`)."""
     known_tensor = torch.tensor(known)
-    train_known = torch.isin(train.labels, known_tensor)
     test_known = torch.isin(test.labels, known_tensor)
-    bank = encode(encoder, train.crops[train_known], normalize)
-    bank_labels = train.labels[train_known]
     queries = encode(encoder, test.crops, normalize)
     num_classes = len(test.classes)
     known_queries, known_labels = queries[test_known], test.labels[test_known]
     results: dict[str, Any] = {
-        "train_crops": int(train_known.sum()),
+        "train_crops": len(bank),
         "test_crops": int(test_known.sum()),
     }
     restrict = torch.full((num_classes,), float("-inf"))
@@ -470,7 +466,9 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
     if trainer.is_global_zero:
         normalize = Normalize(mean, std)
         recompute_batchnorm_statistics(module.encoder, crops["train"].crops, normalize)
-        prototypes, threshold = known_prototypes(module.encoder, crops["train"], known, normalize)
+        bank, bank_labels = known_bank(module.encoder, crops["train"], known, normalize)
+        prototypes = class_prototypes(bank, bank_labels, len(classes))
+        threshold = acceptance_threshold(bank, bank_labels, prototypes)
         with atomic_path(run / "encoder.pt") as temporary:
             torch.save(
                 {
@@ -486,7 +484,7 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
                 temporary,
             )
         results = evaluate_encoder(
-            module.encoder, crops["train"], crops["test"], known, normalize, run
+            module.encoder, bank, bank_labels, crops["test"], known, normalize, run
         )
         results |= {"loss": config.loss, "withheld": list(config.withhold)}
         write_text_atomic(run / "results.json", json.dumps(results, indent=2))
