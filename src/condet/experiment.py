@@ -272,8 +272,7 @@ def markdown_tables(rows: list[dict[str, Any]]) -> str:
     """One Markdown table per command: ``mean ± std`` where a run repeats over seeds."""
     text = []
     for command in dict.fromkeys(row["command"] for row in rows):
-        chosen = [row for row in rows if row["command"] == command]
-        keys = list(dict.fromkeys(k for row in chosen for k in row if isinstance(row[k], dict)))
+        chosen, keys = command_table(rows, command)
         text.append(f"### {command}\n")
         text.append("| run | seeds | " + " | ".join(keys) + " |")
         text.append("|---|---|" + "---|" * len(keys))
@@ -282,6 +281,15 @@ def markdown_tables(rows: list[dict[str, Any]]) -> str:
             text.append(f"| {row['run']} | {row['seeds']} | " + " | ".join(cells) + " |")
         text.append("")
     return "\n".join(text)
+
+
+def command_table(
+    rows: list[dict[str, Any]], command: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The summary rows of one command and their metric columns, in first-seen order."""
+    chosen = [row for row in rows if row["command"] == command]
+    keys = list(dict.fromkeys(k for row in chosen for k in row if isinstance(row[k], dict)))
+    return chosen, keys
 
 
 def format_value(value: dict[str, float] | None) -> str:

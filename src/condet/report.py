@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from condet.experiment import format_value
+from condet.experiment import command_table, format_value
 from condet.io import write_text_atomic
 
 if TYPE_CHECKING:
@@ -88,8 +88,7 @@ def write_report(
 
 
 def _table(rows: list[dict[str, Any]], command: str) -> str:
-    chosen = [row for row in rows if row["command"] == command]
-    keys = list(dict.fromkeys(k for row in chosen for k in row if isinstance(row[k], dict)))
+    chosen, keys = command_table(rows, command)
     header = "".join(f"<th>{html.escape(key)}</th>" for key in ["run", "seeds", *keys])
     body = []
     for row in chosen:
