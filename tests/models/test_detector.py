@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from condet.models import BackboneError, build_backbone
+from condet.models import build_backbone
 from condet.models.detector import (
     build_detector,
     freeze_batchnorm,
@@ -30,10 +30,79 @@ def test_pyramid_stages_at_strides_4_to_32(name, channels):
         assert [stage.name for stage in stages] == ["layer1", "layer2", "layer3", "layer4"]
 
 
-def test_lite_backbones_say_they_cannot_detect():
-    pytest.importorskip("efficientnet_lite_pytorch")
-    with pytest.raises(BackboneError, match="no sequential stages"):
-        pyramid_stages(build_backbone("efficientnet_lite0"))
+@pytest.mark.parametrize(
+    ("name", "channels"),
+    [("efficientnet_lite0", [24, 40, 112, 1280]), ("efficientnet_lite2", [24, 48, 120, 1280])],
+)
+def test_lite_pyramid_stages_at_strides_4_to_32(name, channels):
+    stages = pyramid_stages(build_backbone(name))
+    assert [stage.stride for stage in stages] == [4, 8, 16, 32]
+    assert [stage.channels for stage in stages] == channels
+
+
+def test_lite_body_computes_what_the_library_computes():
+    from efficientnet_lite_pytorch import EfficientNet
+
+    backbone = build_backbone("efficientnet_lite0", "imagenet").eval()
+    network = EfficientNet.from_name("efficientnet-lite0").eval()
+    network.load_state_dict(build_backbone_network_state("efficientnet_lite0"))
+    images = torch.randn(2, 3, 96, 128)
+    torch.testing.assert_close(backbone(images), network.extract_features(images))
+
+
+def build_backbone_network_state(name: str) -> dict[str, torch.Tensor]:
+    from condet.models.backbones import BACKBONES, _imagenet_state_dict
+
+    return _imagenet_state_dict(BACKBONES[name])
+
+
+def test_lite_imagenet_detector_freezes_stem_and_batchnorm_and_normalises_as_lite():
+    detector = build_detector("efficientnet_lite0", 3, weights="imagenet", trainable_stages=3)
+    body = detector.backbone.body
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in body.modules())
+    frozen = [
+        name
+        for name, child in body.named_children()
+        if not any(p.requires_grad for p in child.parameters())
+    ]
+    assert frozen == ["stem", "block0", "block1", "block2"]  # the stem and the stride-4 stage
+    assert detector.transform.image_mean == pytest.approx([127 / 255] * 3)
+    assert detector.transform.image_std == pytest.approx([128 / 255] * 3)
+    images = [torch.rand(3, 100, 120)]
+    targets = [{"boxes": torch.tensor([[10.0, 10.0, 60.0, 70.0]]), "labels": torch.tensor([2])}]
+    sum(detector(images, targets).values()).backward()
+    assert body.block3.block._depthwise_conv.weight.grad is not None
+
+
+def test_lite_backbone_saved_by_earlier_versions_still_loads(tmp_path):
+    """Before the body became a sequence its keys were ``body.network.<library key>``."""
+    from safetensors.torch import save_file
+
+    original = build_backbone("efficientnet_lite0", "imagenet")
+    old_keys = {
+        f"body.network.{key}": value.contiguous()
+        for key, value in build_backbone_network_state("efficientnet_lite0").items()
+        if not key.startswith("_fc.")
+    }
+    save_file(old_keys, str(tmp_path / "backbone.safetensors"))
+    loaded = build_backbone("efficientnet_lite0", tmp_path)
+    for key, value in original.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
+def test_efficientnet_b1_weights_from_a_local_torchvision_file(tmp_path):
+    """The SSL paper's backbone, from the file torchvision would download (written here)."""
+    import torchvision
+
+    network = torchvision.models.efficientnet_b1(weights=None)
+    torch.nn.init.normal_(network.features[0][0].weight)
+    torch.save(network.state_dict(), tmp_path / "efficientnet_b1_rwightman-bac287d4.pth")
+    detector = build_detector(
+        "efficientnet_b1", 3, weights=tmp_path / "efficientnet_b1_rwightman-bac287d4.pth"
+    )
+    stem = detector.backbone.body["0"][0].weight
+    torch.testing.assert_close(stem, network.features[0][0].weight)
+    assert isinstance(detector.backbone.body["0"][1], FrozenBatchNorm2d)
 
 
 @pytest.mark.parametrize(

@@ -195,3 +195,72 @@ def test_ddp_with_two_cpu_processes(synthetic_root, tmp_path):
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2
     assert (run / "backbone.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_continued_pretraining_starts_from_imagenet_and_transfers_to_detection(
+    synthetic_root, tmp_path
+):
+    """In-domain SSL from an ImageNet start (what the SSL paper's comparison needs)."""
+    from condet.inference import load_detector
+    from condet.models.backbones import build_backbone
+
+    run = tmp_path / "continued"
+    lite = ["--backbone", "efficientnet_lite0", "--max-steps", "2", "--epochs", "1"]
+    assert main([*pretrain_args(synthetic_root, run), *lite, "--weights", "imagenet"]) == 0
+    imagenet = build_backbone("efficientnet_lite0", "imagenet").state_dict()
+    random = build_backbone("efficientnet_lite0").state_dict()
+    continued = weights(run)
+    convolutions = [key for key, value in imagenet.items() if value.ndim == 4]
+    for key in convolutions:
+        change = (continued[key] - imagenet[key]).norm() / imagenet[key].norm()
+        assert change < 0.05, key  # two steps at a tenth of the rate move little
+    assert all(not torch.allclose(continued[key], random[key]) for key in convolutions)
+
+    detector_run = tmp_path / "detector"
+    detect = [
+        "detect-train",
+        "--data",
+        str(synthetic_root),
+        "--backbone",
+        "efficientnet_lite0",
+        "--weights",
+        str(run),
+        "--trainable-stages",
+        "3",
+        "--min-size",
+        "128",
+        "--max-size",
+        "128",
+        "--max-steps",
+        "1",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(detector_run),
+    ]
+    assert main(detect) == 0
+    detector, _, _ = load_detector(detector_run)
+    stem = detector.backbone.body["stem"].conv.weight  # frozen: exactly the pretrained weights
+    torch.testing.assert_close(stem, continued["body.stem.conv.weight"])
+
+
+def test_backbone_learns_at_a_tenth_of_the_rate_from_pretrained_weights():
+    from condet.models.backbones import build_backbone
+    from condet.models.heads import ProjectionHead
+    from condet.train.optim import make_optimizer
+    from condet.train.pretrain import backbone_lr_scale
+
+    assert backbone_lr_scale({"weights": "random"}) == 1.0
+    assert backbone_lr_scale({"weights": "imagenet"}) == 0.1
+    assert backbone_lr_scale({"weights": "imagenet", "backbone_lr_scale": 0.5}) == 0.5
+    model = torch.nn.Module()
+    model.backbone, model.head = build_backbone("resnet18"), ProjectionHead(512, 64, 16)
+    optimizer = make_optimizer(model, "sgd", 1.0, 1e-4, lr_scales={"backbone": 0.1})
+    backbone_parameters = {id(p) for p in model.backbone.parameters()}
+    for group in optimizer.param_groups:
+        in_backbone = {id(p) in backbone_parameters for p in group["params"]}
+        assert len(in_backbone) == 1
+        assert group["lr"] == (0.1 if in_backbone.pop() else 1.0)
+        assert group["weight_decay"] == (0.0 if group["params"][0].ndim <= 1 else 1e-4)

@@ -56,7 +56,8 @@ class SimCLRAugmentation(torch.nn.Module):
     Random resized crop (scale 0.08-1), horizontal flip, colour jitter (0.8, 0.8, 0.8, 0.2
     with p = 0.8), grayscale (p = 0.2) and Gaussian blur (p = 0.5, sigma 0.1-2, a kernel of a
     tenth of the image) where the views are at least ``blur_min_size`` pixels (SimCLR drops the
-    blur on CIFAR's 32 pixels), then ImageNet normalisation. These are lightly's
+    blur on CIFAR's 32 pixels), then normalisation by ``mean`` / ``std`` (ImageNet's by
+    default). These are lightly's
     ``SimCLRTransform`` defaults. The whole batch is transformed at once on its device by
     kornia, which draws each image's parameters, instead of per PIL image in data-loader
     workers, so on a few CPU cores the model, not the data, sets the pace.
@@ -65,6 +66,7 @@ class SimCLRAugmentation(torch.nn.Module):
         size: side of the square views.
         min_scale: smallest crop area, as a fraction of the image.
         blur_min_size: views smaller than this get no blur.
+        mean, std: of [0, 1] pixels, the normalisation the backbone expects.
 
     >>> augment = SimCLRAugmentation(64)
     >>> view = augment(torch.randint(0, 255, (8, 3, 80, 80), dtype=torch.uint8))
@@ -72,7 +74,14 @@ class SimCLRAugmentation(torch.nn.Module):
     torch.Size([8, 3, 64, 64])
     """
 
-    def __init__(self, size: int, min_scale: float = 0.08, blur_min_size: int = 96) -> None:
+    def __init__(
+        self,
+        size: int,
+        min_scale: float = 0.08,
+        blur_min_size: int = 96,
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
+    ) -> None:
         super().__init__()
         import kornia.augmentation as K
 
@@ -86,7 +95,7 @@ class SimCLRAugmentation(torch.nn.Module):
             kernel = max(3, int(0.1 * size) // 2 * 2 + 1)
             steps.append(K.RandomGaussianBlur((kernel, kernel), sigma=(0.1, 2.0), p=0.5))
         self.augment = torch.nn.Sequential(*steps)
-        self.normalize = Normalize()
+        self.normalize = Normalize(mean, std)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, 3, H, W]`` -> one normalised float view ``[B, 3, size, size]``."""

@@ -25,7 +25,7 @@ from condet.evaluation.classification import (
     topk_accuracy,
 )
 from condet.io import write_text_atomic
-from condet.models.backbones import Backbone, build_backbone
+from condet.models.backbones import Backbone, build_backbone, input_normalization
 from condet.train.common import write_run_info
 
 logger = logging.getLogger("condet")
@@ -61,9 +61,9 @@ def embed(
     device: torch.device,
     progress: bool = True,
 ) -> torch.Tensor:
-    """Pooled backbone features ``[N, C]`` of uint8 ``images`` (ImageNet-normalised)."""
+    """Pooled features ``[N, C]`` of uint8 ``images``, normalised as the backbone expects."""
     backbone = backbone.to(device).eval()
-    normalize = Normalize().to(device)
+    normalize = Normalize(*input_normalization(backbone.name)).to(device)
     features = []
     batches = range(0, len(images), batch_size)
     for start in tqdm(batches, desc="embedding", unit="batch", disable=not progress, leave=False):

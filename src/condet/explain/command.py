@@ -23,7 +23,7 @@ from condet.explain.gradcam import (
     overlay,
     save_grid,
 )
-from condet.models.backbones import build_backbone
+from condet.models.backbones import build_backbone, input_normalization
 
 
 def parse_models(specs: list[str]) -> list[tuple[str, str]]:
@@ -73,7 +73,8 @@ def explain(
                     for image in images
                 ]
             )
-            heatmaps = backbone_cam(model, Normalize()(resized), method)
+            normalize = Normalize(*input_normalization(backbone))
+            heatmaps = backbone_cam(model, normalize(resized), method)
             columns.append(
                 [overlay(image, heatmap) for image, heatmap in zip(resized, heatmaps, strict=True)]
             )

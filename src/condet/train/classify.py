@@ -35,7 +35,7 @@ from condet.data.check import load_any
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import default_cache_dir
 from condet.data.splits import known_class_ids, mark_withheld, withhold_classes
-from condet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Normalize
+from condet.data.transforms import Normalize
 from condet.errors import CondetError
 from condet.evaluation.classification import (
     knn_scores,
@@ -64,7 +64,7 @@ from condet.losses import (
     supcon_loss,
 )
 from condet.losses.queue import LabelledQueue
-from condet.models.backbones import build_backbone
+from condet.models.backbones import build_backbone, input_normalization
 from condet.models.heads import ProjectionHead
 from condet.train.common import (
     ResumableLoader,
@@ -432,7 +432,7 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
     if config.normalization == "dataset":
         mean, std = crop_mean_std(crops["train"].crops)
     else:
-        mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
+        mean, std = (list(values) for values in input_normalization(config.backbone))
     trainer = make_trainer(
         config,
         run,

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import torch
 from torch import nn
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on weights only: BatchNorm parameters and biases get none (SimCLR, MoCo v3)."""
-    decay, no_decay = [], []
-    for parameter in model.parameters():
+def parameter_groups(
+    model: nn.Module, weight_decay: float, lr_scales: Mapping[str, float] | None = None
+) -> list[dict]:
+    """Weight decay on weights only: BatchNorm parameters and biases get none (SimCLR, MoCo v3).
+
+    ``lr_scales`` maps names of ``model``'s children to a factor of their learning rate (kept in
+    each group as ``lr_scale``), e.g. ``{"backbone": 0.1}`` to train pretrained weights slower
+    than a new head.
+    """
+    lr_scales = lr_scales or {}
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+            scale = lr_scales.get(name.split(".")[0], 1.0)
+            groups.setdefault((parameter.ndim <= 1, scale), []).append(parameter)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0, "lars_exclude": True},
+        {"params": parameters, "weight_decay": 0.0 if no_decay else weight_decay, "lr_scale": scale}
+        | ({"lars_exclude": True} if no_decay else {})
+        for (no_decay, scale), parameters in sorted(groups.items(), key=lambda item: item[0])
     ]
 
 
@@ -86,9 +96,12 @@ def make_optimizer(
     lr: float,
     weight_decay: float,
     momentum: float = 0.9,
+    lr_scales: Mapping[str, float] | None = None,
 ) -> torch.optim.Optimizer:
     """SGD, LARS or AdamW over :func:`parameter_groups` of ``model``."""
-    groups = parameter_groups(model, weight_decay)
+    groups = parameter_groups(model, weight_decay, lr_scales)
+    for group in groups:
+        group["lr"] = lr * group.pop("lr_scale")
     if name == "lars":
         return LARS(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
     for group in groups:

@@ -23,7 +23,7 @@ from condet.data.crops import ObjectCropDataset
 from condet.data.images import ImageTensors, default_cache_dir, image_paths
 from condet.data.transforms import SimCLRAugmentation
 from condet.losses import NTXentLoss
-from condet.models.backbones import build_backbone, save_backbone
+from condet.models.backbones import build_backbone, input_normalization, save_backbone
 from condet.models.heads import ProjectionHead
 from condet.train.common import (
     ResumableLoader,
@@ -46,8 +46,9 @@ class TwoViews:
     the views are made (a data-loading worker or the training device).
     """
 
-    def __init__(self, image_size: int, seed: int, rank: int) -> None:
-        self.augment = SimCLRAugmentation(image_size)
+    def __init__(self, image_size: int, seed: int, rank: int, backbone: str) -> None:
+        mean, std = input_normalization(backbone)
+        self.augment = SimCLRAugmentation(image_size, mean=mean, std=std)
         self.base_seed = (seed * 1_000_003 + rank) * 1_000_003
 
     def to(self, device: torch.device) -> TwoViews:
@@ -111,11 +112,25 @@ class SimCLRModule(L.LightningModule):
         config = self.config
         global_batch = config["batch_size"] * self.trainer.world_size
         lr = config["lr"] * global_batch / 256
-        optimizer = make_optimizer(self, config["optimizer"], lr, config["weight_decay"])
+        optimizer = make_optimizer(
+            self,
+            config["optimizer"],
+            lr,
+            config["weight_decay"],
+            lr_scales={"backbone": backbone_lr_scale(config)},
+        )
         total = config["epochs"] * self.steps_per_epoch
         warmup = round(config["warmup_epochs"] * self.steps_per_epoch)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def backbone_lr_scale(config: dict[str, Any]) -> float:
+    """The backbone's share of the learning rate: all of it from random weights, a tenth when
+    continuing from pretrained ones (ImageNet, an earlier run), unless the config says."""
+    if config.get("backbone_lr_scale") is not None:
+        return config["backbone_lr_scale"]
+    return 1.0 if config["weights"] == "random" else 0.1
 
 
 def pretraining_images(
@@ -165,7 +180,7 @@ def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) 
     # Views are made in the loader's worker processes, beside the training step, on a CPU
     # with --workers; on an accelerator, on the accelerator.
     in_workers = config.workers > 0 and isinstance(trainer.accelerator, CPUAccelerator)
-    views = TwoViews(config.image_size, config.seed, trainer.global_rank)
+    views = TwoViews(config.image_size, config.seed, trainer.global_rank, config.backbone)
     batches = StepBatches(dataset_tensor(dataset), views if in_workers else None)
     loader = ResumableLoader(
         batches,
@@ -178,6 +193,12 @@ def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) 
     # does not), and the initial weights must not depend on that.
     L.seed_everything(config.seed, workers=True, verbose=False)
     module = SimCLRModule(_module_config(config), steps_per_epoch=len(sampler))
+    if config.weights != "random":
+        logger.info(
+            "continuing from %s weights; the backbone learns at %g x the head's rate",
+            config.weights,
+            backbone_lr_scale(module.config),
+        )
     if not in_workers:
         module.views_on_device = views
     checkpoint = run / "checkpoints" / "last.ckpt"
@@ -202,6 +223,7 @@ def _module_config(config: PretrainConfig) -> dict[str, Any]:
         "epochs",
         "optimizer",
         "lr",
+        "backbone_lr_scale",
         "weight_decay",
         "warmup_epochs",
         "temperature",
