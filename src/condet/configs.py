@@ -149,8 +149,12 @@ class DetectConfig(TrainingOptions):
         default="random",
         metadata={"help": "backbone weights: random, imagenet, a file or a pretrain run folder"},
     )
-    trainable_stages: int = field(
-        default=5, metadata={"help": "trainable backbone stages from the top, 0..5"}
+    trainable_stages: int | None = field(
+        default=None,
+        metadata={
+            "help": "trainable backbone stages from the top, 0..5 (default: 3 from pretrained "
+            "weights, 5 from random)"
+        },
     )
     norm: Literal["auto", "frozen", "batchnorm"] = field(
         default="auto", metadata={"help": "backbone BatchNorm: frozen for pretrained weights"}
@@ -168,6 +172,9 @@ class DetectConfig(TrainingOptions):
         default=1000, metadata={"help": "RPN proposals per image (twice as many in training)"}
     )
     roi_samples: int = field(default=512, metadata={"help": "proposals per image to train on"})
+    channels_last: bool = field(
+        default=True, metadata={"help": "channels_last memory format (faster convolutions)"}
+    )
     batch_size: int = field(default=4, metadata={"help": "images per device and step"})
     epochs: int = field(default=12, metadata={"help": "passes over the labelled images"})
     lr: float = field(default=0.02, metadata={"help": "learning rate per 16 images of batch"})

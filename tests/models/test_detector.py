@@ -57,7 +57,7 @@ def build_backbone_network_state(name: str) -> dict[str, torch.Tensor]:
 
 
 def test_lite_imagenet_detector_freezes_stem_and_batchnorm_and_normalises_as_lite():
-    detector = build_detector("efficientnet_lite0", 3, weights="imagenet", trainable_stages=3)
+    detector = build_detector("efficientnet_lite0", 3, weights="imagenet")
     body = detector.backbone.body
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in body.modules())
     frozen = [
@@ -160,5 +160,9 @@ def test_pretrained_weights_freeze_batchnorm_by_default(tmp_path):
     save_backbone(build_backbone("resnet18"), tmp_path / "backbone.safetensors")
     pretrained = build_detector("resnet18", 2, weights=tmp_path)
     assert isinstance(pretrained.backbone.body.bn1, FrozenBatchNorm2d)
+    assert not pretrained.backbone.body.conv1.weight.requires_grad  # stem and layer1 frozen
+    assert not pretrained.backbone.body.layer1[0].conv1.weight.requires_grad
+    assert pretrained.backbone.body.layer2[0].conv1.weight.requires_grad
     scratch = build_detector("resnet18", 2)
     assert isinstance(scratch.backbone.body.bn1, torch.nn.BatchNorm2d)
+    assert scratch.backbone.body.conv1.weight.requires_grad

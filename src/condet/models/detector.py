@@ -118,7 +118,7 @@ def build_detector(
     backbone_name: str,
     num_classes: int,
     weights: str | Path = "random",
-    trainable_stages: int = 3,
+    trainable_stages: int | None = None,
     norm: Literal["auto", "frozen", "batchnorm"] = "auto",
     class_agnostic: bool = False,
     min_size: int = 800,
@@ -136,7 +136,8 @@ def build_detector(
         num_classes: object classes (the background is added here); ignored when
             ``class_agnostic``, which detects one class, "object".
         weights: backbone weights (``random``, ``imagenet``, a file or a pretrain run folder).
-        trainable_stages: see :func:`freeze_stages`.
+        trainable_stages: see :func:`freeze_stages`; None: 3 for pretrained weights (the stem
+            and the stride-4 stage frozen, as torchvision does), 5 (all) from random ones.
         norm: ``frozen`` (FrozenBatchNorm2d), ``batchnorm`` (trained BatchNorm) or ``auto``:
             frozen for pretrained weights, trained BatchNorm from random weights, which have no
             statistics worth freezing.
@@ -152,7 +153,10 @@ def build_detector(
     quarter of the time.
     """
     backbone = build_backbone(backbone_name, weights)
-    if norm == "frozen" or (norm == "auto" and str(weights) != "random"):
+    pretrained = str(weights) != "random"
+    if trainable_stages is None:
+        trainable_stages = 3 if pretrained else 5
+    if norm == "frozen" or (norm == "auto" and pretrained):
         freeze_batchnorm(backbone)
     if smallest_stride not in PYRAMID_STRIDES[:-1]:
         raise ValueError(f"smallest_stride must be one of 4, 8, 16, got {smallest_stride}")

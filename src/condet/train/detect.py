@@ -78,6 +78,8 @@ class DetectorModule(L.LightningModule):
         self.save_hyperparameters()
         self.config = config
         self.model = detector_from_config(config, num_classes)
+        if config.get("channels_last"):
+            self.model.to(memory_format=torch.channels_last)
         self.steps_per_epoch = steps_per_epoch
 
     def training_step(self, batch: tuple[list[Any], list[Any]], batch_index: int):
@@ -306,5 +308,14 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
 
 
 def _module_config(config: DetectConfig) -> dict[str, Any]:
-    keys = ("batch_size", "epochs", "lr", "weight_decay", "warmup_steps", "seed", *DETECTOR_KEYS)
+    keys = (
+        "batch_size",
+        "epochs",
+        "lr",
+        "weight_decay",
+        "warmup_steps",
+        "seed",
+        "channels_last",
+        *DETECTOR_KEYS,
+    )
     return {key: getattr(config, key) for key in keys}
