@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import copy
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,8 +15,17 @@ import yaml
 from PIL import Image
 
 import condet
+from condet.cli import main
 from condet.errors import CondetError
-from condet.experiment import Run, load_protocol, plan_runs, summary_rows
+from condet.experiment import (
+    Run,
+    _changes,
+    load_protocol,
+    plan_runs,
+    read_record,
+    select_runs,
+    summary_rows,
+)
 
 PROTOCOL = {
     "name": "tiny",
@@ -203,4 +217,198 @@ def test_every_shipped_protocol_names_real_options(path, tmp_path, monkeypatch):
     for smoke in (False, True):
         runs = plan_runs(protocol, tmp_path, data="/some/data", smoke=smoke)
         assert runs and all(run.argv[0] == run.command for run in runs)
-    assert len(PROTOCOLS) == 7
+    assert {"demo", "ranked_contrastive", "ssl_vs_baseline"} <= {path.stem for path in PROTOCOLS}
+
+
+def test_only_picks_runs_by_name_with_or_without_the_seed(tmp_path):
+    runs = plan_runs(PROTOCOL, tmp_path, data="/d")
+    assert select_runs(runs, None) == {"ssl", "enc-s3", "enc-s4", "cam"}
+    assert select_runs(runs, ["enc", "cam"]) == {"enc-s3", "enc-s4", "cam"}
+    assert select_runs(runs, ["enc-s4"]) == {"enc-s4"}
+    with pytest.raises(CondetError, match="--only gan: the protocol has no such run"):
+        select_runs(runs, ["gan"])
+
+
+def test_runs_record_their_options_without_the_experiment_folder(tmp_path):
+    ssl, enc3, _, cam = plan_runs(PROTOCOL, tmp_path, data="{out}/data")
+    assert ssl.options["data"] == "{out}/data" and ssl.options["out"] == "{out}/ssl"
+    assert enc3.options["weights"] == "{out}/ssl" and enc3.options["seed"] == 3
+    assert enc3.argv[enc3.argv.index("--weights") + 1] == str(tmp_path / "ssl")
+    assert enc3.depends == ["ssl"] and cam.depends == ["enc-s3"]
+    with pytest.raises(CondetError, match=r"refers to \{run:gan\}: no such run"):
+        plan_runs(
+            {"runs": [{"name": "x", "command": "ood", "options": {"weights": "{run:gan}"}}]},
+            tmp_path,
+        )
+
+
+def test_changes_name_each_option_the_version_and_redone_runs():
+    wanted = {
+        "command": "ood",
+        "options": {"lr": 0.01, "withhold": ["ring", "star"], "r": 3},
+        "synthetic": {"images": 40},
+        "condet": condet.__version__,
+        "depends": {"ssl": "new"},
+    }
+    assert _changes(copy.deepcopy(wanted), wanted) == []
+    previous = copy.deepcopy(wanted) | {"condet": "0.0.1", "depends": {"ssl": "old"}}
+    previous["options"] = {"lr": 0.004, "withhold": ["ring"], "loss": "ce"}
+    assert _changes(previous, wanted) == [
+        "options changed (lr: 0.004 -> 0.01, withhold: [ring] -> [ring, star], r: unset -> 3, "
+        "loss: ce -> unset)",
+        f"made by condet 0.0.1, this is {condet.__version__}",
+        "run ssl was run again since",
+    ]
+
+
+# Three small runs on the synthetic set: a SimCLR backbone, a crop encoder from it (30 steps,
+# a checkpoint after each, so that it can be killed half-way) and a feature evaluation apart.
+TINY = {
+    "name": "tiny",
+    "synthetic": {"images": 24},
+    "runs": [
+        {
+            "name": "ssl",
+            "command": "pretrain",
+            "options": {
+                "data": "{data}",
+                "split": "trainval",
+                "backbone": "mobilenet_v3_small",
+                "image-size": 32,
+                "batch-size": 8,
+                "hidden-dim": 32,
+                "max-steps": 2,
+                "progress": False,
+            },
+        },
+        {
+            "name": "enc",
+            "command": "classify-train",
+            "options": {
+                "data": "{data}",
+                "split": "trainval",
+                "test-split": "test",
+                "backbone": "mobilenet_v3_small",
+                "weights": "{run:ssl}",
+                "crop-size": 32,
+                "batch-size": 16,
+                "epochs": 50,
+                "max-steps": 30,
+                "checkpoint-every": 1,
+                "progress": False,
+            },
+        },
+        {
+            "name": "features",
+            "command": "evaluate-features",
+            "options": {
+                "train": "{data}",
+                "test": "{data}",
+                "train-split": "trainval",
+                "test-split": "test",
+                "backbone": "mobilenet_v3_small",
+                "image-size": 32,
+                "progress": False,
+            },
+        },
+    ],
+}
+
+
+def write_protocol(path, protocol):
+    path.write_text(yaml.safe_dump(protocol, sort_keys=False))
+    return path
+
+
+def experiment_process(protocol, out, cache, **popen):
+    # one thread, as in every run of this protocol, so that the results are bit-identical
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CONDET_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "condet", "experiment", str(protocol), "--out", str(out)]
+    return subprocess.Popen(command, env=env, text=True, **popen)
+
+
+def run_id(out, name, command="classify-train"):
+    return read_record(Run(name, command, [], out / name, None, name))["id"]
+
+
+@pytest.fixture(scope="module")
+def tiny_straight(tmp_path_factory):
+    """The tiny protocol run once without a stop, and its protocol file."""
+    root = tmp_path_factory.mktemp("tiny")
+    protocol = write_protocol(root / "tiny.yaml", TINY)
+    process = experiment_process(protocol, root / "straight", root / "cache")
+    assert process.wait(timeout=300) == 0
+    return root / "straight", protocol
+
+
+@pytest.mark.slow
+def test_a_killed_experiment_continues_each_run_and_gives_the_same_results(tiny_straight, tmp_path):
+    straight, protocol = tiny_straight
+    out = tmp_path / "killed"
+    process = experiment_process(protocol, out, tmp_path / "cache", stdout=subprocess.DEVNULL)
+    checkpoint = out / "enc" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.is_file() and not (out / "enc" / "results.json").exists(), (
+        "the experiment was not stopped half-way through its crop encoder"
+    )
+
+    again = experiment_process(protocol, out, tmp_path / "cache", stdout=subprocess.PIPE)
+    log = again.communicate(timeout=300)[0]
+    assert again.returncode == 0
+    assert "enc: interrupted earlier; continuing from its last checkpoint" in log
+    assert "--resume" in log and "condet pretrain" not in log  # ssl had finished: kept
+    results = (out / "results.json").read_text()
+    assert json.loads(results) == json.loads((straight / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_changed_option_reruns_that_run_and_only_runs_picks_runs(
+    tiny_straight, tmp_path, capsys, monkeypatch
+):
+    straight, _ = tiny_straight
+    out = tmp_path / "moved"  # records name no folder: a moved experiment keeps its runs
+    shutil.copytree(straight, out)
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    before = {name: run_id(out, name) for name in ("ssl", "enc", "features")}
+    changed = copy.deepcopy(TINY)
+    changed["runs"][1]["options"]["lr"] = 0.01
+    changed["runs"][2]["options"]["k"] = 5
+    protocol = write_protocol(tmp_path / "tiny.yaml", changed)
+
+    assert main(["experiment", str(protocol), "--out", str(out), "--only", "enc"]) == 0
+    log = capsys.readouterr().out
+    assert "enc: options changed (lr: unset -> 0.01); running it again from the start" in log
+    assert "features: left out of the tables: options changed (k: unset -> 5)" in log
+    assert "condet pretrain" not in log and "condet evaluate-features" not in log
+    rows = json.loads((out / "results.json").read_text())
+    assert [row["run"] for row in rows] == ["ssl", "enc"]  # ssl kept, though not picked
+    assert run_id(out, "ssl") == before["ssl"] and run_id(out, "enc") != before["enc"]
+    assert run_id(out, "features") == before["features"]
+
+    # a redone backbone makes the encoder trained from it stale, not the features run
+    changed["runs"][0]["options"]["max-steps"] = 3
+    del changed["runs"][2]["options"]["k"]
+    write_protocol(protocol, changed)
+    enc = run_id(out, "enc")
+    assert main(["experiment", str(protocol), "--out", str(out)]) == 0
+    log = capsys.readouterr().out
+    assert "ssl: options changed (max-steps: 2 -> 3)" in log
+    assert "enc: run ssl was run again since; running it again from the start" in log
+    assert run_id(out, "features") == before["features"] and run_id(out, "enc") != enc
+    assert len(json.loads((out / "results.json").read_text())) == 3
+
+
+def test_only_needs_the_runs_a_run_uses(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    protocol = write_protocol(tmp_path / "tiny.yaml", TINY | {"synthetic": {"images": 10}})
+    out = str(tmp_path / "out")
+    assert main(["experiment", str(protocol), "--out", out, "--only", "enc"]) == 1
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == "condet: error: run enc needs run ssl, not finished (add it to --only)"
+    assert main(["experiment", str(protocol), "--out", out, "--only", "gan"]) == 1
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("condet: error: --only gan: the protocol has no such run")

@@ -356,7 +356,9 @@ def _add_experiment(commands: argparse._SubParsersAction, common: argparse.Argum
         help="run a whole comparison from a protocol YAML, with tables and report.html",
         description="Run every command of an experiment protocol (configs/experiments/*.yaml) "
         "into one folder, then write results.md / .csv / .json and a self-contained "
-        "report.html. Finished runs are kept, so an interrupted experiment continues.",
+        "report.html. A finished run is kept while its options and condet version are those "
+        "the protocol asks for, and run again otherwise; an interrupted run continues from its "
+        "last checkpoint.",
     )
     experiment.add_argument("config", type=Path, help="protocol YAML")
     experiment.add_argument("--data", help="data set replacing the protocol's {data}")
@@ -364,13 +366,20 @@ def _add_experiment(commands: argparse._SubParsersAction, common: argparse.Argum
     experiment.add_argument(
         "--smoke", action="store_true", help="a few steps of every run, to check a protocol"
     )
+    experiment.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="run only these runs (protocol names, with or without -sN); the tables still show "
+        "every kept result",
+    )
     experiment.set_defaults(handler=_run_experiment)
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
     from condet.experiment import run_experiment
 
-    out = run_experiment(args.config, args.out, args.data, args.smoke)
+    out = run_experiment(args.config, args.out, args.data, args.smoke, args.only)
     print((out / "results.md").read_text(), end="")
     print(f"tables and report written to {out / 'report.html'}")
     return 0

@@ -21,6 +21,7 @@ device and timings. ::
         options: {kind: encoder, model: ["supcon={run:supcon}"]}
     smoke:                          # merged into a command's options under --smoke
       ood: {epochs: 1, max-steps: 2}
+      synthetic: {images: 40}       # and into the synthetic set's settings
 
 In option values, ``{data}`` is the data set, ``{seed}`` the run's seed, ``{run:NAME}`` the
 folder of run NAME (of the same seed when NAME repeats per seed, else of the first seed),
@@ -28,6 +29,14 @@ folder of run NAME (of the same seed when NAME repeats per seed, else of the fir
 folder, and ``$VARIABLE`` an environment variable (e.g. ``$CONDET_SHARED_DATA``). Options
 name the command's flags without ``--``; lists give several values (or repeat a flag that
 repeats), ``true`` / ``false`` switch a flag on or off.
+
+Started again, an experiment keeps what it can trust and redoes the rest. Each run leaves a
+record (``RUN/.protocol-run.json``; ``.NAME.png.protocol-run.json`` beside an explain run's
+picture) of its command, options, data, condet version and the runs it used. A finished run is
+kept while that record is what the protocol asks for now; otherwise it is run again from the
+start, and the log says why. A run interrupted half-way continues from its last checkpoint
+(``--resume``) when it has one, so one killed experiment, started again, ends with the same
+tables as one that never stopped.
 """
 
 from __future__ import annotations
@@ -38,14 +47,18 @@ import json
 import logging
 import os
 import re
+import shutil
 import statistics
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+import condet
 from condet.errors import CondetError
 from condet.io import write_text_atomic
 
@@ -88,6 +101,9 @@ METRICS: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 METRICS["ood"] = METRICS["classify-train"]
 
+# The record a run leaves of what made it (see the module docstring).
+RECORD = ".protocol-run.json"
+
 
 @dataclass
 class Run:
@@ -99,6 +115,10 @@ class Run:
     folder: Path
     seed: int | None
     base_name: str
+    # options and positional args with the experiment folder written as {out}, so that the
+    # record of a run still matches after the folder moves
+    options: dict[str, Any] = field(default_factory=dict)
+    depends: list[str] = field(default_factory=list)
     seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -126,7 +146,11 @@ def load_protocol(path: Path) -> dict[str, Any]:
 def plan_runs(
     protocol: dict[str, Any], out: Path, data: str | None = None, smoke: bool = False
 ) -> list[Run]:
-    """The protocol's runs in order, each with its full ``condet`` argument list."""
+    """The protocol's runs in order, each with its full ``condet`` argument list.
+
+    ``data`` may itself name the experiment folder as ``{out}`` (the synthetic set in
+    ``{out}/data``).
+    """
     data = data or os.path.expandvars(str(protocol.get("data", "runs/demo/data")))
     seeds = [int(seed) for seed in protocol.get("seeds", [0])]
     if smoke:
@@ -141,23 +165,31 @@ def plan_runs(
                 options |= (protocol.get("smoke") or {}).get(spec["command"], {})
             if seed is not None:
                 options["seed"] = seed
+            suffix = ".png" if spec["command"] == "explain" else ""
+            options.setdefault("out", f"{{out}}/{name}{suffix}")
             context = {
                 "data": data,
                 "seed": seed,
                 "first": seeds[0],
                 "out": out,
                 "per_seed": per_seed,
+                "depends": [],
             }
-            suffix = ".png" if spec["command"] == "explain" else ""
-            options.setdefault("out", str(out / name) + suffix)
             positional = [_substitute(value, context) for value in spec.get("args", [])]
-            argv = [
-                spec["command"],
-                *positional,
-                *_flags(spec["command"], _substitute(options, context)),
-            ]
-            folder = Path(_substitute(options["out"], context))
-            runs.append(Run(name, spec["command"], argv, folder, seed, spec["name"]))
+            resolved = _substitute(options, context)
+            argv = [spec["command"], *positional, *_flags(spec["command"], resolved)]
+            recorded = {"args": spec.get("args", []), **options}
+            recorded = _substitute(recorded, context | {"out": Path("{out}")})
+            recorded = {str(key).replace("_", "-"): value for key, value in recorded.items()}
+            run = Run(name, spec["command"], argv, Path(resolved["out"]), seed, spec["name"])
+            run.options = json.loads(json.dumps(recorded))
+            run.depends = list(dict.fromkeys(context["depends"]))
+            runs.append(run)
+    names = {run.name for run in runs}
+    for run in runs:
+        for needed in run.depends:
+            if needed not in names:
+                raise CondetError(f"run {run.name} refers to {{run:{needed}}}: no such run")
     return runs
 
 
@@ -173,6 +205,7 @@ def _substitute(value: Any, context: dict[str, Any]) -> Any:
         name = match.group(1)
         if name in context["per_seed"]:
             name = f"{name}-s{context['seed'] if context['seed'] is not None else context['first']}"
+        context["depends"].append(name)
         return str(context["out"] / name)
 
     value = re.sub(r"\{run:([^}]+)\}", run_folder, value)
@@ -302,12 +335,18 @@ def format_value(value: dict[str, float] | None) -> str:
 
 
 def run_experiment(
-    config: Path, out: Path | None = None, data: str | None = None, smoke: bool = False
+    config: Path,
+    out: Path | None = None,
+    data: str | None = None,
+    smoke: bool = False,
+    only: Sequence[str] | None = None,
 ) -> Path:
-    """Run every command of protocol ``config`` and write the tables and ``report.html``.
+    """Run the commands of protocol ``config`` and write the tables and ``report.html``.
 
-    Runs whose folder already holds a finished result are not run again, so an interrupted
-    experiment continues where it stopped.
+    A finished run is kept while its record matches what the protocol asks for now, an
+    interrupted one continues from its last checkpoint, and any other is run again from the
+    start (see the module docstring). With ``only`` (protocol run names, with or without the
+    ``-sN`` seed suffix), just those runs are run; the tables still hold every kept result.
     """
     from condet.cli import main
     from condet.report import write_report
@@ -317,47 +356,194 @@ def run_experiment(
     name = protocol.get("name", config.stem)
     out = out or Path("runs") / (name + ("-smoke" if smoke else ""))
     out.mkdir(parents=True, exist_ok=True)
+    resolved_data = data
+    synthetic = None
     if data is None and protocol.get("synthetic"):
-        data = str(_synthetic_data(protocol["synthetic"], out))
+        synthetic = protocol["synthetic"] if isinstance(protocol["synthetic"], dict) else {}
+        if smoke:
+            synthetic = synthetic | (protocol.get("smoke") or {}).get("synthetic", {})
+        _synthetic_data(synthetic, out / "data")
+        # written as {out}/data so that the runs' records do not name where the folder is
+        data, resolved_data = "{out}/data", str(out / "data")
     runs = plan_runs(protocol, out, data, smoke)
-    resolved = protocol | {"data": data or protocol.get("data"), "smoke": smoke}
+    chosen = select_runs(runs, only)
+    resolved = protocol | {"data": resolved_data or protocol.get("data"), "smoke": smoke}
     write_text_atomic(out / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
     write_text_atomic(out / "environment.json", json.dumps(environment("experiment"), indent=2))
+    records: dict[str, dict[str, Any]] = {}
+    done = []
     for index, run in enumerate(runs, start=1):
-        if _finished(run):
-            logger.info("%s: finished earlier, kept", run.name)
+        wanted = _wanted_record(run, synthetic, records)
+        previous = read_record(run)
+        changes = _changes(previous, wanted) if previous else []
+        if previous and previous.get("finished") and not changes and _has_result(run):
+            logger.info("%s: finished earlier with the same options, kept", run.name)
+            run.seconds = float(previous.get("seconds", 0.0))
+            records[run.name] = previous
+        elif run.name not in chosen:
+            if previous and previous.get("finished"):
+                reason = "; ".join(changes or ["its result is missing"])
+                print(f"{run.name}: left out of the tables: {reason}", flush=True)
+            continue
         else:
-            print(f"[{index}/{len(runs)}] condet {' '.join(run.argv)}", flush=True)
+            missing = [needed for needed in run.depends if needed not in records]
+            if missing:
+                hint = " (add it to --only)" if only else ""
+                raise CondetError(f"run {run.name} needs run {missing[0]}, not finished{hint}")
+            resume = _prepare(run, previous, changes, out)
+            _write_record(run, wanted | {"finished": False, "argv": run.argv})
+            argv = [*run.argv, "--resume"] if resume else run.argv
+            print(f"[{index}/{len(runs)}] condet {' '.join(argv)}", flush=True)
             start = time.perf_counter()
-            if main(run.argv) != 0:
+            if main(argv) != 0:
                 raise CondetError(f"run {run.name} failed; the experiment stops here")
             run.seconds = time.perf_counter() - start
+            records[run.name] = wanted | {
+                "finished": True,
+                "argv": run.argv,
+                "id": uuid.uuid4().hex,
+                "seconds": round(run.seconds, 1),
+            }
+            _write_record(run, records[run.name])
         run.metrics = collect_metrics(run)
-    rows = summary_rows(runs)
+        done.append(run)
+    rows = summary_rows(done)
     write_text_atomic(out / "results.md", f"# {name}\n\n" + markdown_tables(rows))
     write_text_atomic(out / "results.json", json.dumps(rows, indent=2))
-    _write_csv(runs, out / "results.csv")
-    timings = {run.name: round(run.seconds, 1) for run in runs}
+    _write_csv(done, out / "results.csv")
+    timings = {run.name: round(run.seconds, 1) for run in done}
     write_text_atomic(out / "timings.json", json.dumps(timings, indent=2))
-    write_report(out, name, protocol.get("description", ""), runs, rows, resolved)
+    write_report(out, name, protocol.get("description", ""), done, rows, resolved)
     return out
 
 
-def _synthetic_data(settings: dict[str, Any] | bool, out: Path) -> Path:
-    """The embedded synthetic set in ``out/data``, generated unless it is already there."""
+def select_runs(runs: list[Run], only: Sequence[str] | None) -> set[str]:
+    """The names of the runs ``--only`` picks (all runs without it)."""
+    if not only:
+        return {run.name for run in runs}
+    unknown = [name for name in only if not any(name in (r.name, r.base_name) for r in runs)]
+    if unknown:
+        names = ", ".join(dict.fromkeys(run.base_name for run in runs))
+        raise CondetError(f"--only {unknown[0]}: the protocol has no such run (its runs: {names})")
+    return {run.name for run in runs if run.name in only or run.base_name in only}
+
+
+def record_path(run: Run) -> Path:
+    """Where ``run``'s record lives: in its folder, or beside the file an explain run writes."""
+    if run.command == "explain":
+        return run.folder.with_name(f".{run.folder.name}{RECORD}")
+    return run.folder / RECORD
+
+
+def read_record(run: Run) -> dict[str, Any] | None:
+    """The record ``run`` left when it last started or finished; None if there is none."""
+    path = record_path(run)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None  # a record is written atomically, so this is not one of ours: redo the run
+    return record if isinstance(record, dict) else None
+
+
+def _write_record(run: Run, record: dict[str, Any]) -> None:
+    write_text_atomic(record_path(run), json.dumps(record, indent=2))
+
+
+def _wanted_record(
+    run: Run, synthetic: dict[str, Any] | None, records: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """What ``run``'s record must say for its result to be kept."""
+    return {
+        "command": run.command,
+        "options": run.options,
+        "synthetic": synthetic,
+        "condet": condet.__version__,
+        # each run it uses, by the id of that run's result: a redone one has a new id
+        "depends": {needed: records.get(needed, {}).get("id") for needed in run.depends},
+    }
+
+
+def _changes(previous: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Why a run's record does not match what the protocol asks for now (empty: it does)."""
+    changes = []
+    if previous.get("command") != wanted["command"]:
+        changes.append(f"command {previous.get('command')} -> {wanted['command']}")
+    old, new = previous.get("options") or {}, wanted["options"]
+    changed = [
+        f"{key}: {_shown(old, key)} -> {_shown(new, key)}"
+        for key in dict.fromkeys([*new, *old])
+        if old.get(key) != new.get(key) or (key in old) != (key in new)
+    ]
+    if changed:
+        changes.append(f"options changed ({', '.join(changed)})")
+    if previous.get("synthetic") != wanted["synthetic"]:
+        changes.append(f"synthetic data {previous.get('synthetic')} -> {wanted['synthetic']}")
+    if previous.get("condet") != wanted["condet"]:
+        changes.append(f"made by condet {previous.get('condet')}, this is {wanted['condet']}")
+    used = previous.get("depends") or {}
+    for needed, result in wanted["depends"].items():
+        if result is None:
+            changes.append(f"run {needed} has no result")
+        elif used.get(needed) != result:
+            changes.append(f"run {needed} was run again since")
+    return changes
+
+
+def _shown(options: dict[str, Any], key: str) -> str:
+    if key not in options:
+        return "unset"
+    value = options[key]
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+
+
+def _prepare(run: Run, previous: dict[str, Any] | None, changes: list[str], out: Path) -> bool:
+    """Clear what ``run`` left unless it can continue; True when it resumes."""
+    exists = run.folder.exists() or record_path(run).exists()
+    if previous is None:
+        if not exists:
+            return False
+        if not run.folder.resolve().is_relative_to(out.resolve()):
+            raise CondetError(
+                f"{run.folder} exists and was not made by an experiment; move it away or "
+                f"give run {run.name} another out"
+            )
+        reason = "its folder holds no record of the options it ran with"
+    elif changes:
+        reason = "; ".join(changes)
+    elif previous.get("finished"):
+        reason = "its result is missing"
+    elif (run.folder / "checkpoints" / "last.ckpt").is_file() and _resumable(run.command):
+        print(f"{run.name}: interrupted earlier; continuing from its last checkpoint", flush=True)
+        return True
+    else:
+        reason = "interrupted before it saved a checkpoint"
+    print(f"{run.name}: {reason}; running it again from the start", flush=True)
+    if run.folder.is_dir():
+        shutil.rmtree(run.folder)
+    else:
+        run.folder.unlink(missing_ok=True)
+    record_path(run).unlink(missing_ok=True)
+    return False
+
+
+def _resumable(command: str) -> bool:
+    from condet.cli import build_parser
+
+    return "--resume" in _command_actions(build_parser(), command)
+
+
+def _synthetic_data(settings: dict[str, Any], root: Path) -> None:
+    """The embedded synthetic set in ``root``; generate_synthetic keeps one already made alike."""
     from condet.data.synthetic import generate_synthetic
 
-    settings = settings if isinstance(settings, dict) else {}
-    root = out / "data"
-    if not (root / "rankings.yaml").is_file():
-        print(f"generating the synthetic data set in {root}", flush=True)
-        generate_synthetic(root, images=settings.get("images", 300), seed=settings.get("seed", 0))
-    return root
+    generate_synthetic(root, images=settings.get("images", 300), seed=settings.get("seed", 0))
 
 
-def _finished(run: Run) -> bool:
+def _has_result(run: Run) -> bool:
     if run.command == "explain":
-        return False
+        return run.folder.is_file()
     if run.command == "pretrain":
         return (run.folder / "backbone.safetensors").is_file()
     return (run.folder / METRICS[run.command][0][0]).is_file()
