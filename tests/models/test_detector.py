@@ -166,3 +166,17 @@ def test_pretrained_weights_freeze_batchnorm_by_default(tmp_path):
     scratch = build_detector("resnet18", 2)
     assert isinstance(scratch.backbone.body.bn1, torch.nn.BatchNorm2d)
     assert scratch.backbone.body.conv1.weight.requires_grad
+
+
+def test_box_predictions_stay_float32_under_bf16_autocast():
+    """Low-precision boxes round to zero-area proposals and NaN losses (seen on Aquarium)."""
+    detector = build_detector("resnet18", 3, min_size=128, max_size=128)
+    images = [torch.rand(3, 100, 120)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = detector.backbone(torch.rand(1, 3, 128, 128))
+        objectness, deltas = detector.rpn.head(list(features.values()))
+        scores, box_deltas = detector.roi_heads.box_predictor(torch.rand(5, 1024))
+        outputs = detector.eval()(images)
+    assert next(iter(features.values())).dtype == torch.bfloat16  # the networks run in bf16
+    assert {t.dtype for t in [*objectness, *deltas, scores, box_deltas]} == {torch.float32}
+    assert outputs[0]["boxes"].dtype == torch.float32

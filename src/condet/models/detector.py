@@ -169,7 +169,7 @@ def build_detector(
         aspect_ratios=((0.5, 1.0, 2.0),) * levels,
     )
     mean, std = input_normalization(backbone_name)
-    return FasterRCNN(
+    detector = FasterRCNN(
         backbone_with_fpn(backbone, stages, fpn_channels),
         num_classes=2 if class_agnostic else num_classes + 1,
         min_size=min_size,
@@ -184,6 +184,31 @@ def build_detector(
         box_batch_size_per_image=roi_samples,
         box_detections_per_img=detections_per_image,
     )
+    boxes_in_float32(detector)
+    return detector
+
+
+def boxes_in_float32(detector: FasterRCNN) -> FasterRCNN:
+    """Make the RPN's and the box head's predictions float32 under bf16 / fp16 autocast.
+
+    The networks may run in low precision, but box arithmetic may not: in bfloat16 (8 bits of
+    mantissa) box corners a few hundred pixels out round to the same value, zero-area proposals
+    then give 0 / 0 IoUs, and the loss turns NaN within a few steps. Casting the predicted
+    scores and deltas keeps decoding, matching and the losses in float32 (a no-op in float32).
+    """
+
+    def to_float32(module: nn.Module, inputs: Any, outputs: Any) -> Any:
+        return _float32(outputs)
+
+    detector.rpn.head.register_forward_hook(to_float32)
+    detector.roi_heads.box_predictor.register_forward_hook(to_float32)
+    return detector
+
+
+def _float32(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.float()
+    return type(value)(_float32(item) for item in value)
 
 
 DETECTOR_KEYS = (
