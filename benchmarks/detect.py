@@ -99,6 +99,7 @@ class Recipe:
     trainable_stages: int = 5
     norm: Literal["auto", "frozen", "batchnorm"] = "auto"
     channels_last: bool = False
+    bf16: bool = False  # bf16 autocast, as detect-train --precision bf16-mixed
 
     def build(self, num_classes: int) -> GeneralizedRCNN:
         model = build_detector(
@@ -139,6 +140,7 @@ class Run:
     build: Callable[[], nn.Module]
     input_shape: tuple[int, ...] = ()
     channels_last: bool = False
+    bf16: bool = False
     ceiling: str | None = None  # of a detector: the name of its ceiling run
     train: list[float] = field(default_factory=list)
     inference: list[float] = field(default_factory=list)
@@ -216,7 +218,8 @@ def time_detector(
 
     def train_step() -> None:
         images, targets = next(batches)
-        losses = model(images, detector_targets(targets))
+        with autocast(run.bf16):
+            losses = model(images, detector_targets(targets))
         loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()
@@ -229,11 +232,17 @@ def time_detector(
 
     def inference_step() -> None:
         images, _ = next(test)
-        model(images)
+        with autocast(run.bf16):
+            model(images)
 
     with torch.inference_mode():
         inference = images_per_second(inference_step, args.warmup, args.steps, args.batch_size)
     return train, inference
+
+
+def autocast(bf16: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on the CPU (what Lightning's ``bf16-mixed`` does), or nothing."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
 
 def time_ceiling(run: Run, args: argparse.Namespace) -> float:
@@ -247,8 +256,9 @@ def time_ceiling(run: Run, args: argparse.Namespace) -> float:
         images = images.contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
-        features = body(images)
-        loss = sum(feature.mean() for feature in features.values())
+        with autocast(run.bf16):
+            features = body(images)
+        loss = sum(feature.float().mean() for feature in features.values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -436,12 +446,13 @@ def profile(run: Run, dataset: DetectionDataset, args: argparse.Namespace) -> di
     timer = hook_timer(model)
     box_features = SplitOutput(model.roi_heads.box_roi_pool)
     batches = training_batches(dataset, args.batch_size, args.workers)
-    for _ in range(args.warmup):
-        profiled_step(model, optimizer, batches, timer, box_features)
-    steps = [
-        profiled_step(model, optimizer, batches, timer, box_features)
-        for _ in range(args.profile_steps)
-    ]
+    with autocast(run.bf16):
+        for _ in range(args.warmup):
+            profiled_step(model, optimizer, batches, timer, box_features)
+        steps = [
+            profiled_step(model, optimizer, batches, timer, box_features)
+            for _ in range(args.profile_steps)
+        ]
     return {name: statistics.median(step[name] for step in steps) for name in steps[0]}
 
 
@@ -589,6 +600,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     recipe.add_argument("--trainable-stages", type=int, default=BASELINE.trainable_stages)
     recipe.add_argument("--norm", choices=("auto", "frozen", "batchnorm"), default=BASELINE.norm)
     recipe.add_argument("--channels-last", action="store_true", help="model in channels_last")
+    recipe.add_argument("--bf16", action="store_true", help="bf16 autocast (bf16-mixed)")
     args = parser.parse_args(argv)
     if min(args.steps, args.repeats, args.batch_size) < 1 or min(args.warmup, args.workers) < 0:
         parser.error("--steps, --repeats and --batch-size must be >= 1, --warmup >= 0")
@@ -612,7 +624,13 @@ def detector_input_shape(
 def make_runs(recipes: dict[str, Recipe], num_classes: int, shapes: dict[str, tuple[int, ...]],
               args: argparse.Namespace) -> list[Run]:  # fmt: skip
     runs = [
-        Run(name, "detector", lambda recipe=recipe: recipe.build(num_classes))
+        Run(
+            name,
+            "detector",
+            lambda recipe=recipe: recipe.build(num_classes),
+            channels_last=recipe.channels_last,
+            bf16=recipe.bf16,
+        )
         for name, recipe in recipes.items()
     ]
     if not args.no_reference:
@@ -640,6 +658,7 @@ def make_runs(recipes: dict[str, Recipe], num_classes: int, shapes: dict[str, tu
                     lambda recipe=recipe: recipe.build(num_classes).backbone.body,
                     shapes[name],
                     recipe.channels_last,
+                    recipe.bf16,
                 )
             detector.ceiling = ceilings[key].name
         runs += ceilings.values()

@@ -26,7 +26,7 @@ def test_detect_benchmark_runs(
         benchmark.main(
             ["--data", str(synthetic_root), "--steps", "1", "--warmup", "0", "--repeats", "1",
              "--batch-size", "2", "--profile-steps", "1", "--compare-to-baseline", "--threads",
-             "1", "--min-size", "128", "--max-size", "171", "--channels-last"]
+             "1", "--min-size", "128", "--max-size", "171", "--channels-last", "--bf16"]
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
