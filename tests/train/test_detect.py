@@ -10,6 +10,7 @@ from PIL import Image
 from condet.cli import main
 from condet.data import load_voc
 from condet.inference import load_detector
+from condet.train.common import read_metrics
 
 
 def detect_args(data, out, *extra):
@@ -75,6 +76,10 @@ def test_run_folder_metrics_and_label_fraction(trained_run, synthetic_root):
         assert (trained_run / name).is_file(), name
     _, classes, config = load_detector(trained_run)
     assert classes == train.classes and config["backbone"] == "mobilenet_v3_large"
+    times = [row for row in read_metrics(trained_run) if row["time/cpu_s"]]
+    cpu = [float(row["time/cpu_s"]) for row in times]
+    assert times and cpu == sorted(cpu) and cpu[0] > 0  # training compute, for learning curves
+    assert all(float(row["time/wall_s"]) > 0 for row in times)
 
 
 @pytest.mark.slow

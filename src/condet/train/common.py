@@ -22,6 +22,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,39 @@ class ResumableLoader(DataLoader):
         """Nothing to restore: the sampler reads the trainer's restored step count."""
 
 
+class TrainingTime(L.Callback):
+    """Logs the training's wall-clock and CPU seconds so far (``time/wall_s``, ``time/cpu_s``).
+
+    CPU seconds are the process's (every thread), so learning curves can be read against the
+    compute spent even on a shared machine; both survive ``--resume`` through the checkpoint.
+    Evaluation at the end of an epoch is not training time: the clock restarts at the next batch.
+    """
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = 0.0, 0.0
+        self._since: tuple[float, float] | None = None
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        if self._since is None:
+            self._since = (time.perf_counter(), time.process_time())
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.wall += wall - self._since[0]
+        self.cpu += cpu - self._since[1]
+        self._since = (wall, cpu)
+        module.log_dict({"time/wall_s": self.wall, "time/cpu_s": self.cpu}, on_step=True)
+
+    def on_train_epoch_end(self, *args: Any) -> None:
+        self._since = None
+
+    def state_dict(self) -> dict[str, float]:
+        return {"wall": self.wall, "cpu": self.cpu}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.wall, self.cpu = state["wall"], state["cpu"]
+
+
 class LastCheckpoint(L.Callback):
     """Writes ``last.ckpt`` every ``every`` steps and after the step that ends training.
 
@@ -274,7 +308,7 @@ def make_trainer(
         strategy=options.strategy,
         precision=options.precision,
         sync_batchnorm=options.sync_batchnorm,
-        callbacks=[checkpoint, *(callbacks or [])],
+        callbacks=[TrainingTime(), checkpoint, *(callbacks or [])],
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,
