@@ -1,0 +1,12 @@
+"""Evaluation: detection AP and localization, top-k accuracy, and out-of-distribution metrics.
+
+Boxes are ``xyxy`` float pixel coordinates, one dict per image (see
+:mod:`condet.evaluation.detection`). The frozen-feature command lives in
+:mod:`condet.evaluation.features`, which is not imported here: it pulls in training code.
+"""
+
+from condet.evaluation.classification import topk_accuracy
+from condet.evaluation.detection import coco_ap, localization_metrics, voc_ap
+from condet.evaluation.ood import ood_metrics
+
+__all__ = ["coco_ap", "localization_metrics", "ood_metrics", "topk_accuracy", "voc_ap"]

@@ -1,4 +1,4 @@
-"""Models: backbones, heads and (later) the detector."""
+"""Models: backbones, projection heads and the Faster R-CNN (FPN) detector built on them."""
 
 from condet.models.backbones import (
     BACKBONES,
@@ -8,6 +8,7 @@ from condet.models.backbones import (
     load_backbone_weights,
     save_backbone,
 )
+from condet.models.detector import build_detector
 from condet.models.heads import ProjectionHead
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "BackboneError",
     "ProjectionHead",
     "build_backbone",
+    "build_detector",
     "load_backbone_weights",
     "save_backbone",
 ]
