@@ -43,7 +43,7 @@ def _add_demo(commands: argparse._SubParsersAction, common: argparse.ArgumentPar
         parents=[common],
         help="run the end-to-end pipeline on the embedded synthetic data set",
         description="Generate the embedded synthetic data set, SimCLR-pretrain a backbone, "
-        "fine-tune Faster R-CNN from it and from random weights at 20%% of the labels, train "
+        "fine-tune Faster R-CNN from it and from random weights at 20% of the labels, train "
         "SupCon and ranked crop encoders with two classes withheld, run the open-set "
         "detector, explain with Grad-CAM, and write RUN/report.html. Finished steps are kept, "
         "so a second run only rebuilds the report.",

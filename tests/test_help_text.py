@@ -1,0 +1,36 @@
+"""Help texts print as written: a description is not %-formatted, a flag's help is."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from condet.cli import build_parser, main
+
+
+def subcommand_paths(parser: argparse.ArgumentParser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield (*prefix, name)
+                yield from subcommand_paths(child, (*prefix, name))
+
+
+def help_text(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    # Join argparse's wrapped lines, so a phrase split across two of them is found.
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_demo_help_says_20_percent(capsys):
+    text = help_text(capsys, "demo")
+    assert "20% of the labels" in text
+    assert "20%%" not in text
+
+
+@pytest.mark.parametrize("path", [(), *subcommand_paths(build_parser())], ids=" ".join)
+def test_no_help_shows_a_doubled_percent_sign(path, capsys):
+    assert "%%" not in help_text(capsys, *path)
