@@ -38,6 +38,20 @@ class RankingError(CondetError):
     """Rankings or groups that do not fit the classes they are used with."""
 
 
+class _ReadFrom(dict[str, list[str]]):
+    """A rankings or groups mapping that remembers the YAML file it was read from, so that a
+    mismatch found later, against the data set's classes, names the file to fix."""
+
+    def __init__(self, mapping: Mapping[str, list[str]], source: Path) -> None:
+        super().__init__(mapping)
+        self.source = source
+
+
+def _file_prefix(mapping: Mapping[str, Sequence[str]]) -> str:
+    """``"FILE: "`` for a mapping read by :func:`load_rankings` / :func:`load_groups`."""
+    return f"{mapping.source}: " if isinstance(mapping, _ReadFrom) else ""
+
+
 def rank_matrix_from_rankings(
     classes: Sequence[str], rankings: Mapping[str, Sequence[str]], r: int
 ) -> torch.Tensor:
@@ -64,21 +78,25 @@ def rank_matrix_from_rankings(
     if r < 1:
         raise RankingError(f"r must be at least 1, got {r}")
     index = _class_index(classes)
+    where = _file_prefix(rankings)
     unknown = sorted(set(rankings) - set(index))
     if unknown:
-        raise RankingError(f"rankings name unknown classes: {', '.join(unknown)}")
+        raise RankingError(
+            f"{where}rankings name unknown classes: {', '.join(unknown)} "
+            f"(classes: {', '.join(index)})"
+        )
     missing = [name for name in classes if name not in rankings]
     if missing:
         raise RankingError(
-            f"no ranking for {', '.join(missing)}; list every class (an empty list, e.g. "
+            f"{where}no ranking for {', '.join(missing)}; list every class (an empty list, e.g. "
             f"'{missing[0]}: []', ranks no other class)"
         )
     matrix = torch.eye(len(classes), dtype=torch.long)
     for name, neighbours in rankings.items():
-        _check_names(f"the ranking of {name!r}", neighbours, index)
+        _check_names(f"{where}the ranking of {name!r}", neighbours, index)
         if name in neighbours:
             raise RankingError(
-                f"{name!r} is ranked in its own list; its own class is always rank 1"
+                f"{where}{name!r} is ranked in its own list; its own class is always rank 1"
             )
         for position, neighbour in enumerate(neighbours[: r - 1]):
             matrix[index[name], index[neighbour]] = position + 2
@@ -99,12 +117,15 @@ def rank_matrix_from_groups(
             [0, 0, 1]])
     """
     index = _class_index(classes)
+    where = _file_prefix(groups)
     group_of: dict[str, str] = {}
     for group, members in groups.items():
-        _check_names(f"group {group!r}", members, index)
+        _check_names(f"{where}group {group!r}", members, index)
         for member in members:
             if member in group_of:
-                raise RankingError(f"{member!r} is in two groups: {group_of[member]!r}, {group!r}")
+                raise RankingError(
+                    f"{where}{member!r} is in two groups: {group_of[member]!r}, {group!r}"
+                )
             group_of[member] = group
     matrix = torch.eye(len(classes), dtype=torch.long)
     for first, first_group in group_of.items():
@@ -115,12 +136,20 @@ def rank_matrix_from_groups(
 
 
 def load_rankings(path: str | Path) -> dict[str, list[str]]:
-    """The ``rankings:`` mapping of a YAML file (see the module docstring)."""
+    """The ``rankings:`` mapping of a YAML file (see the module docstring).
+
+    A ``dict`` subclass that keeps the path, so that the errors of :func:`rank_matrix_from_rankings`
+    name the file.
+    """
     return _load_mapping(path, "rankings")
 
 
 def load_groups(path: str | Path) -> dict[str, list[str]]:
-    """The ``groups:`` mapping of a YAML file (see the module docstring)."""
+    """The ``groups:`` mapping of a YAML file (see the module docstring).
+
+    A ``dict`` subclass that keeps the path, so that the errors of :func:`rank_matrix_from_groups`
+    name the file.
+    """
     return _load_mapping(path, "groups")
 
 
@@ -140,7 +169,7 @@ def _load_mapping(path: str | Path, key: str) -> dict[str, list[str]]:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise RankingError(f"{path}: '{name}' must map to a list of class names")
         mapping[str(name)] = values
-    return mapping
+    return _ReadFrom(mapping, path)
 
 
 def _class_index(classes: Sequence[str]) -> dict[str, int]:
