@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import pickle
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,92 @@ def test_classify_train_names_the_rankings_file_with_an_unknown_class(
     assert one_error_line(capsys) == (
         f"{rankings}: rankings name unknown classes: blob (classes: cat, dog)"
     )
+
+
+# An unclosed flow sequence: PyYAML's message for it spans five lines.
+MALFORMED_YAML = "epochs: 2\nbatch_size: [1,\n"
+YAML_PROBLEM = (
+    "malformed YAML at line 3, column 1: expected the node content, but found '<stream end>' "
+    "(while parsing a flow node)"
+)
+
+
+def test_a_malformed_config_file_is_one_line(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(MALFORMED_YAML)
+    assert main(["pretrain", "--config", str(config), "--out", str(tmp_path / "run")]) == 1
+    assert one_error_line(capsys) == f"{config}: {YAML_PROBLEM}"
+
+
+def test_a_config_file_that_is_not_text_is_one_line(tmp_path, capsys):
+    config = tmp_path / "binary.yaml"
+    config.write_bytes(b"epochs: \xff\xfe\n")
+    assert main(["pretrain", "--config", str(config), "--out", str(tmp_path / "run")]) == 1
+    assert one_error_line(capsys) == f"{config}: not UTF-8 text (at byte 8)"
+
+
+def test_a_malformed_rankings_file_is_one_line(cats_and_dogs, tmp_path, capsys):
+    rankings = tmp_path / "rankings.yaml"
+    rankings.write_text("rankings:\n  cat: [dog,\n")
+    argv = classify_argv(
+        cats_and_dogs, tmp_path / "run", "--loss", "ranked", "--rankings", str(rankings)
+    )
+    assert main(argv) == 1
+    assert one_error_line(capsys) == (
+        f"{rankings}: malformed YAML at line 3, column 1: expected the node content, but found "
+        "'<stream end>' (while parsing a flow node)"
+    )
+
+
+def test_a_malformed_protocol_is_one_line(tmp_path, capsys):
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text("name: broken\nruns: [\n")
+    assert main(["experiment", str(protocol), "--out", str(tmp_path / "out")]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"{protocol}: ")
+    assert "line 3, column 1" in line and "expected the node content" in line
+
+
+def evaluate_features_argv(data: Path, weights: Path, out: Path) -> list[str]:
+    return [
+        "evaluate-features",
+        "--train",
+        str(data),
+        "--test",
+        str(data),
+        "--weights",
+        str(weights),
+        "--image-size",
+        "32",
+        "--plot",
+        "none",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+
+
+REFUSED_PTH = (
+    "not a plain state dict or checkpoint (it is read with weights_only=True, so pickled "
+    "objects are refused)"
+)
+
+
+def test_a_junk_pth_is_one_line(cats_and_dogs, tmp_path, capsys):
+    weights = tmp_path / "junk.pth"
+    weights.write_bytes(b"this is not a torch file\n")
+    assert main(evaluate_features_argv(cats_and_dogs, weights, tmp_path / "out")) == 1
+    assert one_error_line(capsys) == f"{weights}: {REFUSED_PTH}"
+
+
+def test_a_pickled_object_pth_is_one_line_without_torchs_advice(cats_and_dogs, tmp_path, capsys):
+    weights = tmp_path / "counter.pth"
+    # A plain pickle (protocol 4, which torch also warns about before refusing the file).
+    weights.write_bytes(pickle.dumps(collections.Counter(conv=1), protocol=4))
+    with warnings.catch_warnings():
+        # Torch's warning about the file would print as lines of its own.
+        warnings.filterwarnings("error", category=UserWarning)
+        assert main(evaluate_features_argv(cats_and_dogs, weights, tmp_path / "out")) == 1
+    line = one_error_line(capsys)
+    assert line == f"{weights}: {REFUSED_PTH}"
+    assert "weights_only=False" not in line

@@ -534,11 +534,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CondetError as error:
         if debug:
             raise
-        print(f"condet: error: {error}", file=sys.stderr)
+        print(f"condet: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except Exception as error:
         if debug:
             raise
         kind = "error" if isinstance(error, OSError) else f"internal error ({type(error).__name__})"
-        print(f"condet: {kind}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"condet: {kind}: {_one_line(error)} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line: some messages embed a library's multi-line text (a YAML
+    parser's excerpt of the file, for one), and the command promises one line on stderr."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import yaml
 
+from condet.config import yaml_problem
 from condet.errors import CondetError
 
 
@@ -160,7 +161,7 @@ def _load_mapping(path: str | Path, key: str) -> dict[str, list[str]]:
     except FileNotFoundError:
         raise RankingError(f"{path}: file not found") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise RankingError(f"{path}: malformed YAML ({error})") from None
+        raise RankingError(f"{path}: {yaml_problem(error)}") from None
     if not isinstance(document, dict) or not isinstance(document.get(key), dict):
         raise RankingError(f"{path}: expected a '{key}:' mapping of class name to a list")
     mapping = {}

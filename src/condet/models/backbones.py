@@ -328,12 +328,19 @@ def _read_state_dict(path: Path) -> tuple[dict[str, Tensor], str | None]:
             return tensors, metadata.get("condet_backbone")
         except Exception as error:
             raise BackboneError(f"{path}: not a readable safetensors file ({error})") from None
+    import warnings
+
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+        with warnings.catch_warnings():
+            # Torch warns, on a second stderr line, about pickles it is about to refuse.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        # Torch's own message spans lines and advises weights_only=False, which would run
+        # the file's code: condet never does that, so say only what is wrong.
         raise BackboneError(
             f"{path}: not a plain state dict or checkpoint (it is read with weights_only=True, "
-            f"so pickled objects are refused): {error}"
+            "so pickled objects are refused)"
         ) from None
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         hyper_parameters = loaded.get("hyper_parameters") or {}
