@@ -186,6 +186,13 @@ class DetectConfig(TrainingOptions):
     score_threshold: float = field(
         default=0.05, metadata={"help": "detections below this score are dropped"}
     )
+    localization_threshold: float = field(
+        default=0.5,
+        metadata={
+            "help": "detections at least this confident are matched for mean IoU and "
+            "localization accuracy (CorLoc takes each class's top box at any score)"
+        },
+    )
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Detection metrics: VOC AP (the official devkit's rules), COCO AP, localization accuracy.
+"""Detection metrics: VOC AP (the official devkit's rules), COCO AP, localization accuracy
+and CorLoc.
 
 Boxes are ``xyxy`` float pixel coordinates, one dict per image::
 
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
 Boxes = dict[str, Any]
 
@@ -273,11 +276,11 @@ COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 def coco_ap(gts: Sequence[Boxes], dets: Sequence[Boxes]) -> dict[str, float]:
     """COCO AP, AP50, AP75 and AP by size, by faster-coco-eval (pycocotools without it).
 
-    See :func:`to_coco` for the conversion; with no detections at all every AP is 0.
+    See :func:`to_coco` for the conversion. As in pycocotools, an AP over a size range that
+    holds no (non-crowd) ground-truth box is ``-1`` (e.g. ``APs`` on a set without small
+    objects, or every AP with no ground truth at all); with no detections the others are 0.
     """
     ground_truth, results = to_coco(gts, dets)
-    if not results or not ground_truth["annotations"]:
-        return dict.fromkeys(COCO_KEYS, 0.0)
     try:
         from faster_coco_eval import COCO
         from faster_coco_eval import COCOeval_faster as COCOeval
@@ -288,13 +291,87 @@ def coco_ap(gts: Sequence[Boxes], dets: Sequence[Boxes]) -> dict[str, float]:
         coco_gt = COCO()
         coco_gt.dataset = ground_truth
         coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(results)
+        if results:
+            coco_dt = coco_gt.loadRes(results)
+        else:  # pycocotools' loadRes reads the first result, so no results get an empty set
+            coco_dt = COCO()
+            coco_dt.dataset = {**ground_truth, "annotations": []}
+            coco_dt.createIndex()
         evaluation = COCOeval(coco_gt, coco_dt, "bbox")
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
-    stats = [max(float(value), 0.0) for value in evaluation.stats[:6]]
+    stats = [float(value) for value in evaluation.stats[:6]]
     return dict(zip(COCO_KEYS, stats, strict=True))
+
+
+CORLOC_IOU = 0.5  # CorLoc's hit criterion, as in Deselaers et al. (2012)
+
+
+def _greedy_matches(
+    overlap: np.ndarray, scores: np.ndarray, difficult: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's one-to-one matching of detections to ground-truth boxes, greedily by score.
+
+    Args:
+        overlap: ``[K, M]`` IoU of each detection with each ground-truth box, 0 where they may
+            not match (another class).
+        scores: ``[K]`` detection scores.
+        difficult: ``[M]`` bool, difficult ground-truth boxes.
+
+    Detections in descending score (ties in their given order) each take the still-unmatched
+    box with the highest IoU (ties: the first box), if that IoU is above 0. Difficult boxes are
+    never used up and a detection that takes one is ignored, as the VOC devkit ignores them.
+
+    Returns:
+        ``gt_iou [M]``, each box's match's IoU (0 unmatched or difficult); ``det_iou [K]``, each
+        detection's match's IoU (0 unmatched); ``ignored [K]`` bool, detections on difficult
+        boxes.
+    """
+    gt_iou = np.zeros(overlap.shape[1])
+    det_iou = np.zeros(overlap.shape[0])
+    ignored = np.zeros(overlap.shape[0], bool)
+    if not overlap.size:
+        return gt_iou, det_iou, ignored
+    available = np.ones(overlap.shape[1], bool)
+    for detection in np.argsort(-scores, kind="stable"):
+        candidates = np.where(available, overlap[detection], 0.0)
+        best = int(candidates.argmax())
+        if candidates[best] <= 0.0:
+            continue
+        if difficult[best]:
+            ignored[detection] = True
+            continue
+        available[best] = False
+        gt_iou[best] = det_iou[detection] = candidates[best]
+    return gt_iou, det_iou, ignored
+
+
+def _top_box_hits(
+    overlap: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    gt_labels: np.ndarray,
+    difficult: np.ndarray,
+    class_aware: bool,
+) -> list[bool]:
+    """CorLoc's hits in one image: for each class among its non-difficult boxes, whether the
+    top-scoring detection of that class (the first of tied ones) has IoU >= :data:`CORLOC_IOU`
+    with some box of the class, difficult ones included.
+
+    ``overlap`` is ``[K, M]`` raw IoU; without ``class_aware`` all boxes are of one class.
+    """
+    if not class_aware:
+        labels, gt_labels = np.zeros_like(labels), np.zeros_like(gt_labels)
+    hits = []
+    for label in np.unique(gt_labels[~difficult]):
+        of_class = np.flatnonzero(labels == label)
+        if not len(of_class):
+            hits.append(False)
+            continue
+        top = of_class[scores[of_class].argmax()]
+        hits.append(bool((overlap[top, gt_labels == label] >= CORLOC_IOU).any()))
+    return hits
 
 
 def localization_metrics(
@@ -302,51 +379,68 @@ def localization_metrics(
     dets: Sequence[Boxes],
     thresholds: Sequence[float] = (0.5, 0.7),
     class_aware: bool = True,
-    score_threshold: float = 0.0,
+    score_threshold: float = 0.5,
 ) -> dict[str, float]:
-    """How well objects are localised, as the SSL paper reports it.
+    """How well objects are localised, with one-to-one matching so that spraying boxes does
+    not pay.
 
-    For every non-difficult ground-truth box: the best IoU of any detection (of its class when
-    ``class_aware``) scoring at least ``score_threshold``, 0 if none. Returns ``mean_iou`` and
-    ``loc_acc@t``, the fraction of boxes whose best IoU is at least ``t``. IoU here is
-    continuous (COCO's), not the devkit's +1 convention.
+    Confident detections (``score >= score_threshold``) are matched to ground-truth boxes one
+    to one, in each image, greedily by descending score as AP matches: each takes the
+    still-unmatched box of its class (any class without ``class_aware``) with the highest IoU,
+    if that IoU is above 0 (see :func:`_greedy_matches`). There is no minimum IoU beyond that:
+    a match at IoU 0.01 adds 0.01 to ``mean_iou`` and uses the box up, so a later, lower-scoring
+    box on the same object is unmatched. IoU is continuous (COCO's, ``torchvision.ops.box_iou``),
+    not the devkit's +1 convention. Pooled over all images:
+
+    - ``mean_iou``: mean over non-difficult ground-truth boxes of their match's IoU, 0 when
+      unmatched.
+    - ``loc_acc@t``: fraction of non-difficult ground-truth boxes matched at IoU >= ``t``.
+    - ``det_loc_acc@t``: fraction of confident detections matched at IoU >= ``t``; unmatched
+      ones (duplicates, boxes on nothing) count against it. A detection whose best available
+      box is difficult counts neither way, as in the VOC devkit.
+    - ``corloc@0.5``: over (image, class among its non-difficult boxes) pairs, the fraction
+      whose top-scoring detection of the class, at any score (CorLoc's rule: the best guess,
+      however unsure), has IoU >= 0.5 with some box of the class; a difficult box is an object
+      of the class, so it counts as a hit. No detection of the class is a miss.
+
+    Difficult boxes are never positives. A fraction over nothing (no ground truth, no confident
+    detection) is 0.0, not NaN, so that metrics stay valid JSON and means over runs finite.
+
+    Args:
+        gts: per image ``{"boxes": [M, 4], "labels": [M], "difficult": [M] (optional)}``.
+        dets: per image ``{"boxes": [K, 4], "scores": [K], "labels": [K]}``.
+        thresholds: the IoU ``t`` of ``loc_acc@t`` and ``det_loc_acc@t``.
+        class_aware: match (and CorLoc) only within a class.
+        score_threshold: detections scoring at least this are matched.
+
+    Returns:
+        ``{"mean_iou", "loc_acc@t"..., "det_loc_acc@t"..., "corloc@0.5"}``, floats.
     """
-    best_overlaps = []
+    gt_ious, det_ious, hits = [], [], []
     for gt, det in zip(gts, dets, strict=True):
         gt_boxes, gt_labels, difficult = _ground_truth(gt)
         boxes, scores, labels = _detections(det)
-        keep = scores >= score_threshold
-        boxes, labels = boxes[keep], labels[keep]
-        gt_boxes, gt_labels = gt_boxes[~difficult], gt_labels[~difficult]
-        if not len(gt_boxes):
-            continue
-        if not len(boxes):
-            best_overlaps.append(np.zeros(len(gt_boxes)))
-            continue
-        overlap = continuous_iou(gt_boxes, boxes)
+        overlap = box_iou(torch.from_numpy(boxes), torch.from_numpy(gt_boxes)).numpy()
+        overlap = np.nan_to_num(overlap, nan=0.0)  # two empty boxes: 0 / 0, no overlap
+        hits += _top_box_hits(overlap, scores, labels, gt_labels, difficult, class_aware)
+        confident = scores >= score_threshold
+        allowed = overlap[confident]
         if class_aware:
-            overlap[gt_labels[:, None] != labels[None, :]] = 0.0
-        best_overlaps.append(overlap.max(1))
-    overlaps = np.concatenate(best_overlaps) if best_overlaps else np.zeros(0)
-    result = {"mean_iou": float(overlaps.mean()) if len(overlaps) else 0.0}
-    for threshold in thresholds:
-        result[f"loc_acc@{threshold:g}"] = (
-            float((overlaps >= threshold).mean()) if len(overlaps) else 0.0
-        )
+            allowed = np.where(labels[confident, None] == gt_labels[None, :], allowed, 0.0)
+        gt_iou, det_iou, ignored = _greedy_matches(allowed, scores[confident], difficult)
+        gt_ious.append(gt_iou[~difficult])
+        det_ious.append(det_iou[~ignored])
+    gt_iou = np.concatenate([np.zeros(0), *gt_ious])
+    det_iou = np.concatenate([np.zeros(0), *det_ious])
+
+    def fraction(flags: np.ndarray | list[bool]) -> float:
+        return float(np.mean(flags)) if len(flags) else 0.0
+
+    result = {"mean_iou": float(gt_iou.mean()) if len(gt_iou) else 0.0}
+    result |= {f"loc_acc@{t:g}": fraction(gt_iou >= t) for t in thresholds}
+    result |= {f"det_loc_acc@{t:g}": fraction(det_iou >= t) for t in thresholds}
+    result[f"corloc@{CORLOC_IOU:g}"] = fraction(hits)
     return result
-
-
-def continuous_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """IoU ``[len(boxes), len(others)]`` of continuous xyxy boxes."""
-    ix1 = np.maximum(boxes[:, None, 0], others[None, :, 0])
-    iy1 = np.maximum(boxes[:, None, 1], others[None, :, 1])
-    ix2 = np.minimum(boxes[:, None, 2], others[None, :, 2])
-    iy2 = np.minimum(boxes[:, None, 3], others[None, :, 3])
-    intersection = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    other_area = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    union = area[:, None] + other_area[None, :] - intersection
-    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
 
 
 def per_class_table(per_class: Mapping[int, float], classes: Sequence[str]) -> str:

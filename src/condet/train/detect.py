@@ -158,12 +158,16 @@ def evaluate_detector(
     class_agnostic: bool = False,
     progress: bool = True,
     pr_curves: Path | None = None,
+    localization_threshold: float = 0.5,
 ) -> dict[str, Any]:
     """VOC AP50 (11-point and all-point), COCO AP/AP50/AP75, mean IoU, localization accuracy.
 
     VOC AP compares with the boxes as annotated (VOC's 1-based pixels), detections moved back
     to that convention as detectron2 does; COCO AP and localization use continuous coordinates.
     Crowd boxes count as difficult. With ``class_agnostic`` every box is of class "object".
+    Detections below ``score_threshold`` are dropped; of the rest, those scoring at least
+    ``localization_threshold`` are matched for mean IoU and localization accuracy (see
+    :func:`~condet.evaluation.detection.localization_metrics`).
     """
     detections = predict(model, test, progress=progress)
     offset = 1.0 if test.one_based else 0.0
@@ -196,7 +200,10 @@ def evaluate_detector(
         "AP50_voc_all_point": voc_ap(voc_gts, voc_dets, use_07_metric=False)["mAP"],
         **coco_ap(continuous_gts, continuous_dets),
         **localization_metrics(
-            continuous_gts, continuous_dets, class_aware=True, score_threshold=score_threshold
+            continuous_gts,
+            continuous_dets,
+            class_aware=True,
+            score_threshold=localization_threshold,
         ),
         "per_class_AP50_voc07": {
             ("object" if class_agnostic else test.classes[label]): ap
@@ -222,11 +229,15 @@ def metrics_table(metrics: dict[str, Any]) -> str:
         "mean_iou",
         "loc_acc@0.5",
         "loc_acc@0.7",
+        "det_loc_acc@0.5",
+        "corloc@0.5",
     ]
+    # -1 is COCO's "no objects of this size", not a score
+    cells = ["–" if metrics[key] == -1 else f"{metrics[key]:.3f}" for key in keys]
     lines = [
         "| " + " | ".join(keys) + " |",
         "|" + "---|" * len(keys),
-        "| " + " | ".join(f"{metrics[key]:.3f}" for key in keys) + " |",
+        "| " + " | ".join(cells) + " |",
         "",
     ]
     per_class = metrics["per_class_AP50_voc07"]
@@ -296,6 +307,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
             config.class_agnostic,
             progress=config.progress,
             pr_curves=run / "pr_curves.png",
+            localization_threshold=config.localization_threshold,
         )
         metrics |= {
             "train_images": len(labelled),
