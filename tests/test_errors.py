@@ -194,3 +194,45 @@ def test_a_pickled_object_pth_is_one_line_without_torchs_advice(cats_and_dogs, t
     line = one_error_line(capsys)
     assert line == f"{weights}: {REFUSED_PTH}"
     assert "weights_only=False" not in line
+
+
+def test_a_diverging_training_run_is_one_line_not_an_internal_error(
+    synthetic_root, tmp_path, capsys
+):
+    # At --lr 1e6 the detection loss is NaN within a few steps of this tiny detector.
+    argv = [
+        "detect-train",
+        "--data",
+        str(synthetic_root),
+        "--split",
+        "trainval",
+        "--backbone",
+        "mobilenet_v3_small",
+        "--min-size",
+        "64",
+        "--max-size",
+        "64",
+        "--fpn-channels",
+        "16",
+        "--proposals",
+        "50",
+        "--roi-samples",
+        "16",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e6",
+        "--warmup-steps",
+        "0",
+        "--max-steps",
+        "8",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    assert main(argv) == 1
+    line = one_error_line(capsys)
+    assert re.match(r"training diverged: the detection loss is (nan|-?inf) at step \d+", line)
+    assert "lower --lr" in line

@@ -536,6 +536,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"condet: error: {_one_line(error)}", file=sys.stderr)
         return 1
+    except FloatingPointError as error:
+        # The training steps raise it on a NaN / infinite loss: the run's settings (--lr, the
+        # precision) went wrong, not condet, and the message says what to change.
+        if debug:
+            raise
+        print(f"condet: error: training diverged: {_one_line(error)}", file=sys.stderr)
+        return 1
     except Exception as error:
         if debug:
             raise
