@@ -3,12 +3,16 @@
 Embed labelled reference ("train") and test images or object crops with the backbone's pooled
 features, classify the test set by k-NN, nearest class mean and a linear probe fit on the
 reference set, report top-1 / top-3, and plot the test embeddings in 2-D.
+
+The backbone is any that ``build_backbone`` builds (random, ImageNet, a weights file, a pretrain
+run), or the backbone of a classify-train run's crop encoder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -18,6 +22,7 @@ from condet.configs import FeaturesConfig
 from condet.data.annotations import DataError
 from condet.data.images import ImageTensors, class_folder, default_cache_dir
 from condet.data.transforms import Normalize
+from condet.errors import CondetError
 from condet.evaluation.classification import (
     knn_scores,
     linear_probe_scores,
@@ -53,6 +58,41 @@ def labelled_images(
     return crops.crops, crops.labels, crops.classes
 
 
+def frozen_backbone(
+    name: str, weights: str | Path
+) -> tuple[Backbone, tuple[Sequence[float], Sequence[float]]]:
+    """Backbone ``name`` with ``weights``, and the mean / std its inputs are normalised with.
+
+    A classify-train run (its folder, or its ``encoder.pt``) gives its encoder's backbone, with
+    the small-input stem and the crop mean / std it was trained with. Anything else goes to
+    :func:`build_backbone` and is normalised as those weights expect.
+    """
+    encoder_file = _classify_encoder_file(weights)
+    if encoder_file is None:
+        return build_backbone(name, weights), input_normalization(name)
+    # Imported here: the training module imports this one.
+    from condet.train.classify import load_encoder
+
+    encoder, saved = load_encoder(encoder_file)
+    trained = saved["config"]["backbone"]
+    if trained != name:
+        raise CondetError(
+            f"{encoder_file} holds a {trained} encoder, not {name}; pass --backbone {trained}"
+        )
+    return encoder.backbone, (saved["mean"], saved["std"])
+
+
+def _classify_encoder_file(weights: str | Path) -> Path | None:
+    """The ``encoder.pt`` of a classify-train run that ``weights`` names (the run folder or the
+    file), else None. A pretrain run's folder holds ``backbone.safetensors`` instead."""
+    if str(weights) in ("random", "imagenet"):
+        return None
+    path = Path(weights)
+    if path.is_dir() and not (path / "backbone.safetensors").is_file():
+        path = path / "encoder.pt"
+    return path if path.name == "encoder.pt" and path.is_file() else None
+
+
 @torch.inference_mode()
 def embed(
     backbone: Backbone,
@@ -60,10 +100,12 @@ def embed(
     batch_size: int,
     device: torch.device,
     progress: bool = True,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> torch.Tensor:
-    """Pooled features ``[N, C]`` of uint8 ``images``, normalised as the backbone expects."""
+    """Pooled features ``[N, C]`` of uint8 ``images``, normalised with ``normalization`` (mean,
+    std), by default as the backbone's weights expect."""
     backbone = backbone.to(device).eval()
-    normalize = Normalize(*input_normalization(backbone.name)).to(device)
+    normalize = Normalize(*(normalization or input_normalization(backbone.name))).to(device)
     features = []
     batches = range(0, len(images), batch_size)
     for start in tqdm(batches, desc="embedding", unit="batch", disable=not progress, leave=False):
@@ -89,9 +131,11 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     )
     if test_classes != classes:
         raise DataError(config.test, f"classes {test_classes} differ from --train's {classes}")
-    backbone = build_backbone(config.backbone, config.weights)
-    bank = embed(backbone, train_images, config.batch_size, device, config.progress)
-    queries = embed(backbone, test_images, config.batch_size, device, config.progress)
+    backbone, normalization = frozen_backbone(config.backbone, config.weights)
+    bank = embed(backbone, train_images, config.batch_size, device, config.progress, normalization)
+    queries = embed(
+        backbone, test_images, config.batch_size, device, config.progress, normalization
+    )
 
     classifiers = {
         "knn": lambda: knn_scores(
