@@ -27,6 +27,7 @@ from torchvision.ops import misc as misc_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from condet.models.backbones import Backbone, BackboneError, build_backbone, input_normalization
+from condet.models.detection_heads import Float32BoxPredictor, Float32RPNHead
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
 
@@ -169,14 +170,16 @@ def build_detector(
         aspect_ratios=((0.5, 1.0, 2.0),) * levels,
     )
     mean, std = input_normalization(backbone_name)
-    detector = FasterRCNN(
+    classes = 2 if class_agnostic else num_classes + 1
+    return FasterRCNN(
         backbone_with_fpn(backbone, stages, fpn_channels),
-        num_classes=2 if class_agnostic else num_classes + 1,
         min_size=min_size,
         max_size=max_size,
         image_mean=list(mean),
         image_std=list(std),
         rpn_anchor_generator=anchors,
+        rpn_head=Float32RPNHead(fpn_channels, anchors.num_anchors_per_location()[0]),
+        box_predictor=Float32BoxPredictor(1024, classes),  # 1024: torchvision's box head width
         rpn_pre_nms_top_n_train=2 * proposals,
         rpn_post_nms_top_n_train=2 * proposals,
         rpn_pre_nms_top_n_test=proposals,
@@ -184,31 +187,6 @@ def build_detector(
         box_batch_size_per_image=roi_samples,
         box_detections_per_img=detections_per_image,
     )
-    boxes_in_float32(detector)
-    return detector
-
-
-def boxes_in_float32(detector: FasterRCNN) -> FasterRCNN:
-    """Make the RPN's and the box head's predictions float32 under bf16 / fp16 autocast.
-
-    The networks may run in low precision, but box arithmetic may not: in bfloat16 (8 bits of
-    mantissa) box corners a few hundred pixels out round to the same value, zero-area proposals
-    then give 0 / 0 IoUs, and the loss turns NaN within a few steps. Casting the predicted
-    scores and deltas keeps decoding, matching and the losses in float32 (a no-op in float32).
-    """
-
-    def to_float32(module: nn.Module, inputs: Any, outputs: Any) -> Any:
-        return _float32(outputs)
-
-    detector.rpn.head.register_forward_hook(to_float32)
-    detector.roi_heads.box_predictor.register_forward_hook(to_float32)
-    return detector
-
-
-def _float32(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.float()
-    return type(value)(_float32(item) for item in value)
 
 
 DETECTOR_KEYS = (
