@@ -1,7 +1,9 @@
 """``condet explain``: models side by side, as heatmaps over the same images.
 
-    condet explain --data runs/demo/data --split test --kind backbone --backbone resnet18 \
+    condet explain runs/demo/data --split test --kind backbone --backbone resnet18 \
         --model ssl=runs/simclr --model random=random --out runs/gradcam.png
+    condet explain runs/demo/data --split test --kind detector --method gradcam++ \
+        --model ImageNet=runs/det-imagenet --model SSL=runs/det-simclr --out runs/detectors.png
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import torch
 
 from condet.data.check import load_any
 from condet.data.crops import ObjectCropDataset
-from condet.data.datasets import read_rgb
+from condet.data.datasets import continuous_boxes, read_rgb
 from condet.data.images import default_cache_dir
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
@@ -52,35 +54,65 @@ def explain(
     annotations = load_any(data, split, skip_invalid=True)
     if kind == "encoder":
         return _explain_encoders(annotations, models, out, method, count)
+    if kind == "detector":
+        return _explain_detectors(annotations, models, out, method, count, f"{data} ({split})")
     images = [read_rgb(image).float() / 255 for image in list(annotations)[:count]]
     columns: list[list] = [[(image * 255).byte().permute(1, 2, 0).numpy() for image in images]]
     for _, source in models:
-        if kind == "detector":
-            from condet.inference import load_detector
-
-            detector, _, _ = load_detector(source)
-            heatmaps = [detector_cam(detector, image, method)[0] for image in images]
-            columns.append(
-                [overlay(image, heatmap) for image, heatmap in zip(images, heatmaps, strict=True)]
-            )
-        else:
-            model = build_backbone(backbone, source)
-            resized = torch.stack(
-                [
-                    torch.nn.functional.interpolate(
-                        image[None], size=(size, size), mode="bilinear", antialias=True
-                    )[0]
-                    for image in images
-                ]
-            )
-            normalize = Normalize(*input_normalization(backbone))
-            heatmaps = backbone_cam(model, normalize(resized), method)
-            columns.append(
-                [overlay(image, heatmap) for image, heatmap in zip(resized, heatmaps, strict=True)]
-            )
+        model = build_backbone(backbone, source)
+        resized = torch.stack(
+            [
+                torch.nn.functional.interpolate(
+                    image[None], size=(size, size), mode="bilinear", antialias=True
+                )[0]
+                for image in images
+            ]
+        )
+        normalize = Normalize(*input_normalization(backbone))
+        heatmaps = backbone_cam(model, normalize(resized), method)
+        columns.append(
+            [overlay(image, heatmap) for image, heatmap in zip(resized, heatmaps, strict=True)]
+        )
     titles = ["image", *(f"{label} ({method})" for label, _ in models)]
     rows = [list(row) for row in zip(*columns, strict=True)]
     return save_grid(rows, titles, out, title=f"{kind} heatmaps on {data} ({split})")
+
+
+def _explain_detectors(annotations, models, out: Path, method: str, count: int, name: str) -> Path:
+    """The images with their true boxes, then each detector's heatmap under its own boxes."""
+    from condet.inference import load_detector
+
+    chosen = list(annotations)[:count]
+    images = [read_rgb(image).float() / 255 for image in chosen]
+    columns: list[list] = [[(image * 255).byte().permute(1, 2, 0).numpy() for image in images]]
+    truth = [
+        zip(continuous_boxes(image, annotations.one_based).tolist(), image.labels, strict=True)
+        for image in chosen
+    ]
+    boxes = [[[(box, annotations.classes[label]) for box, label in pairs] for pairs in truth]]
+    for _, source in models:
+        detector, classes, _ = load_detector(source)
+        pictures, captioned = [], []
+        for image in images:
+            heatmap, found = detector_cam(detector, image, method)
+            pictures.append(overlay(image, heatmap))
+            captioned.append(_captions(found, classes))
+        columns.append(pictures)
+        boxes.append(captioned)
+    titles = ["image", *(f"{label} ({method})" for label, _ in models)]
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    by_row = [list(row) for row in zip(*boxes, strict=True)]
+    return save_grid(rows, titles, out, title=f"detector heatmaps on {name}", boxes=by_row)
+
+
+def _captions(found: dict[str, torch.Tensor], classes: list[str]) -> list[tuple[list, str]]:
+    """Each detected box with its class and score (torchvision's label 0 is the background)."""
+    return [
+        (box, f"{classes[label - 1]} {score:.2f}")
+        for box, label, score in zip(
+            found["boxes"].tolist(), found["labels"].tolist(), found["scores"].tolist(), strict=True
+        )
+    ]
 
 
 def _explain_encoders(annotations, models, out: Path, method: str, count: int) -> Path:
