@@ -24,7 +24,7 @@ def test_aquarium_yaml_and_coco_json(shared_data):
     yolo = check_dataset(shared_data / "aquarium" / "data.yaml")
     assert list(yolo.splits) == ["train", "val", "test"] and len(yolo.problems) == 2
     coco = check_dataset(shared_data / "aquarium" / "valid" / "_annotations.derived.coco.json")
-    assert list(coco.splits) == ["all"] and not coco.problems
+    assert list(coco.splits) == ["_annotations.derived.coco.json"] and not coco.problems
 
 
 def test_every_problem_is_listed_once(tmp_path):

@@ -43,9 +43,10 @@ class TestCoco128:
         assert not coco.problems
 
     def test_boxes_are_xyxy(self, shared_data):
-        path = shared_data / "coco128" / "annotations" / "instances_train2017.json"
+        root = shared_data / "coco128"
+        path = root / "annotations" / "instances_train2017.json"
         raw = json.loads(path.read_text())
-        coco = load_coco(path)
+        coco = load_coco(path, image_root=root / "images" / "train2017")
         first = raw["annotations"][0]
         image = next(i for i in coco if i.image_id == str(first["image_id"]))
         x, y, w, h = first["bbox"]
@@ -53,8 +54,9 @@ class TestCoco128:
 
     def test_round_trip_through_the_writer(self, shared_data, tmp_path):
         root = shared_data / "coco128"
-        coco = load_coco(root / "annotations" / "instances_train2017.json")
-        again = load_coco(write_coco(coco, tmp_path / "out.json"), image_root=tmp_path)
+        images = root / "images" / "train2017"
+        coco = load_coco(root / "annotations" / "instances_train2017.json", image_root=images)
+        again = load_coco(write_coco(coco, tmp_path / "out.json"), image_root=images)
         assert again.classes == coco.classes and again.category_ids == coco.category_ids
         for before, after in zip(coco, again, strict=True):
             assert before.image_id == after.image_id

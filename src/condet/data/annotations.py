@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import overload
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
 
@@ -36,15 +38,52 @@ class DataError(CondetError):
         super().__init__(f"{path}: {problem}")
 
 
+# What a skipped record was, singular -> plural, for the summaries that count them by kind.
+PROBLEM_KINDS: dict[str, str] = {
+    "missing annotation": "missing annotations",
+    "malformed annotation": "malformed annotations",
+    "missing image": "missing images",
+    "unreadable image": "unreadable images",
+    "invalid image entry": "invalid image entries",
+    "duplicate image": "duplicate images",
+    "object of an unknown class": "objects of unknown classes",
+    "degenerate box": "degenerate boxes",
+    "box outside the image": "boxes outside the image",
+    "non-finite box": "non-finite boxes",
+    "invalid record": "invalid records",
+}
+
+
 @dataclass(frozen=True)
 class DataProblem:
-    """A record a reader skipped because the caller asked it to (``skip_invalid=True``)."""
+    """A record a reader skipped because the caller asked it to (``skip_invalid=True``).
+
+    ``kind`` is one of :data:`PROBLEM_KINDS`; ``unit`` says what was skipped for it: the whole
+    ``image`` (its annotation or image file is unusable) or one ``object`` of it.
+    """
 
     path: str
     problem: str
+    kind: str = "invalid record"
+    unit: Literal["image", "object"] = "image"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}"
+
+
+# Set while a caller that reports the problems itself (condet data check, the training
+# commands) reads data, so that the readers' own one-line warnings do not repeat it.
+_warnings_off: ContextVar[bool] = ContextVar("condet_problem_warnings_off", default=False)
+
+
+@contextmanager
+def problem_warnings_off() -> Iterator[None]:
+    """Readers called inside this block do not log their summary of skipped records."""
+    token = _warnings_off.set(True)
+    try:
+        yield
+    finally:
+        _warnings_off.reset(token)
 
 
 class ProblemLog:
@@ -54,13 +93,21 @@ class ProblemLog:
         self.skip_invalid = skip_invalid
         self.problems: list[DataProblem] = []
 
-    def report(self, path: str | Path, problem: str) -> None:
+    def report(
+        self,
+        path: str | Path,
+        problem: str,
+        kind: str,
+        unit: Literal["image", "object"] = "image",
+    ) -> None:
+        if kind not in PROBLEM_KINDS:
+            raise ValueError(f"unknown kind of data problem {kind!r}")
         if not self.skip_invalid:
             raise DataError(path, problem)
-        self.problems.append(DataProblem(str(path), problem))
+        self.problems.append(DataProblem(str(path), problem, kind, unit))
 
     def summarize(self, source: str | Path) -> None:
-        if self.problems:
+        if self.problems and not _warnings_off.get():
             logger.warning(
                 "%s: skipped %d invalid record(s); the first: %s",
                 source,
@@ -232,7 +279,14 @@ class Annotations(Sequence[ImageAnnotation]):
         return Counter(dict(zip(self.classes, counts.tolist(), strict=True)))
 
 
-def box_problem(box: Sequence[float], width: float, height: float) -> str | None:
+class BoxProblem(NamedTuple):
+    """What is wrong with a box: its kind (a key of :data:`PROBLEM_KINDS`) and a description."""
+
+    kind: str
+    description: str
+
+
+def box_problem(box: Sequence[float], width: float, height: float) -> BoxProblem | None:
     """What is wrong with an ``xyxy`` box in a ``width`` x ``height`` image, or None.
 
     VOC boxes are 1-based inclusive pixel indices, so ``x2 == width`` is the last pixel column;
@@ -242,14 +296,18 @@ def box_problem(box: Sequence[float], width: float, height: float) -> str | None
     x1, y1, x2, y2 = (float(value) for value in box)
     shown = f"[{x1:g}, {y1:g}, {x2:g}, {y2:g}]"
     if not all(np.isfinite([x1, y1, x2, y2])):
-        return f"box {shown} has a non-finite coordinate"
+        return BoxProblem("non-finite box", f"box {shown} has a non-finite coordinate")
     if x2 <= x1 or y2 <= y1:
-        return f"degenerate box {shown} (xmax <= xmin or ymax <= ymin)"
+        return BoxProblem(
+            "degenerate box", f"degenerate box {shown} (xmax <= xmin or ymax <= ymin)"
+        )
     tolerance = EDGE_TOLERANCE_PX
     beyond_edges = x1 < -tolerance or y1 < -tolerance
     beyond_edges |= x2 > width + tolerance or y2 > height + tolerance
     if beyond_edges or x1 >= width or y1 >= height or x2 <= 0 or y2 <= 0:
-        return f"box {shown} lies outside the {width:g}x{height:g} image"
+        return BoxProblem(
+            "box outside the image", f"box {shown} lies outside the {width:g}x{height:g} image"
+        )
     return None
 
 

@@ -2,20 +2,20 @@
 
 Every split is read with ``skip_invalid=True`` so that one run lists *every* problem (a missing
 image, a malformed file, an unknown class, a degenerate or out-of-image box) instead of stopping
-at the first, and each image header is compared with the size its annotation claims.
+at the first, and each image header is compared with the size its annotation claims. Without a
+split, every split is read: each VOC split file of ``ImageSets/Main`` (see
+:func:`~condet.data.voc.voc_split_names`), each YOLO split of ``data.yaml``, or the one COCO
+JSON, shown under its file name.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from condet.data.annotations import Annotations, DataError, DataProblem
+from condet.data.annotations import Annotations, DataError, DataProblem, problem_warnings_off
 from condet.data.coco import load_coco
 from condet.data.voc import load_voc, voc_split_names
 from condet.data.yolo import load_yolo, yolo_split_names
@@ -87,23 +87,22 @@ def check_dataset(
     if not path.exists():
         raise DataError(path, "data set not found")
     data_format = detect_format(path)
+    # The name each split is shown under -> the split to read (None: a COCO JSON is one split)
     if data_format == "coco":
-        names = ["all"]
+        to_read: dict[str, str | None] = {path.name: None}
     elif split is not None:
-        names = [split]
+        to_read = {split: split}
     elif data_format == "voc":
-        names = voc_split_names(path)
-        if not names:
+        to_read = {name: name for name in voc_split_names(path)}
+        if not to_read:
             raise DataError(path / "ImageSets" / "Main", "no split files (e.g. train.txt)")
     else:
-        names = yolo_split_names(path)
+        to_read = {name: name for name in yolo_split_names(path)}
     splits: dict[str, Annotations] = {}
     problems: dict[DataProblem, None] = {}
-    for name in names:
-        with _loader_warnings_off():  # the report lists every problem itself
-            annotations = load_any(
-                path, None if name == "all" else name, image_root=image_root, skip_invalid=True
-            )
+    for name, split_to_read in to_read.items():
+        with problem_warnings_off():  # the report lists every problem itself
+            annotations = load_any(path, split_to_read, image_root=image_root, skip_invalid=True)
         splits[name] = annotations
         problems.update(dict.fromkeys(annotations.problems))
     report = DataReport(path, data_format, splits)
@@ -112,7 +111,10 @@ def check_dataset(
             with Image.open(image.image_path) as header:
                 size = header.size
         except OSError as error:
-            problems[DataProblem(str(image.image_path), f"unreadable image ({error})")] = None
+            unreadable = DataProblem(
+                str(image.image_path), f"unreadable image ({error})", "unreadable image"
+            )
+            problems[unreadable] = None
             continue
         if size != (image.width, image.height):
             claimed = f"{image.width}x{image.height}"
@@ -122,28 +124,17 @@ def check_dataset(
     return report
 
 
-@contextmanager
-def _loader_warnings_off() -> Iterator[None]:
-    condet_logger = logging.getLogger("condet")
-    level = condet_logger.level
-    condet_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        condet_logger.setLevel(level)
-
-
 def format_report(report: DataReport) -> str:
     """The report as plain-text tables: splits, objects per class, and every problem."""
     union = report.union()
     lines = [f"{report.root} ({report.data_format.upper()}, {len(union.classes)} classes)", ""]
-    lines.append(f"{'split':<12}{'images':>8}{'objects':>9}{'no objects':>12}")
-    for name, split in report.splits.items():
+    # The union's row is not called "all", which a real split may be (all.txt)
+    rows = dict(report.splits) | ({"all splits": union} if len(report.splits) > 1 else {})
+    name_width = max([12, *(len(name) + 2 for name in rows)])
+    lines.append(f"{'split':<{name_width}}{'images':>8}{'objects':>9}{'no objects':>12}")
+    for name, split in rows.items():
         empty = sum(1 for image in split if len(image) == 0)
-        lines.append(f"{name:<12}{len(split):>8}{split.num_objects:>9}{empty:>12}")
-    if len(report.splits) > 1:
-        empty = sum(1 for image in union if len(image) == 0)
-        lines.append(f"{'all':<12}{len(union):>8}{union.num_objects:>9}{empty:>12}")
+        lines.append(f"{name:<{name_width}}{len(split):>8}{split.num_objects:>9}{empty:>12}")
     lines.append("")
     width = max([len("class"), *map(len, union.classes)]) + 2
     lines.append(f"{'class':<{width}}{'objects':>9}{'difficult':>11}{'crowd':>8}")

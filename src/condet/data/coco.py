@@ -40,7 +40,9 @@ def load_coco(
         image_root: the folder the images' ``file_name`` are relative to. Defaults to the JSON's
             folder, or its ``images/`` subfolder, whichever holds the first image.
         classes: category names in label order; defaults to all categories in id order.
-        skip_invalid: skip bad records and list them in ``.problems`` instead of raising.
+        skip_invalid: skip bad records (an invalid image entry or a missing image file: the
+            image; a bad annotation: the object) and list them in ``.problems`` instead of
+            raising.
 
     >>> coco = load_coco("coco128/annotations/instances_train2017.json",
     ...                  image_root="coco128/images/train2017")  # doctest: +SKIP
@@ -53,7 +55,12 @@ def load_coco(
     except UnicodeDecodeError as error:
         raise DataError(json_path, f"not UTF-8 text ({error.reason})") from None
     return parse_coco_json(
-        text, json_path, image_root=image_root, classes=classes, skip_invalid=skip_invalid
+        text,
+        json_path,
+        image_root=image_root,
+        classes=classes,
+        skip_invalid=skip_invalid,
+        check_images=True,
     )
 
 
@@ -63,8 +70,14 @@ def parse_coco_json(
     image_root: str | Path | None = None,
     classes: Sequence[str] | None = None,
     skip_invalid: bool = False,
+    check_images: bool = False,
 ) -> Annotations:
-    """:func:`load_coco` on JSON text already read; ``json_path`` is used in messages."""
+    """:func:`load_coco` on JSON text already read; ``json_path`` is used in messages.
+
+    ``check_images``: an image whose file is missing is a problem (skipped with
+    ``skip_invalid``), as :func:`load_coco` has it; off by default, for JSON text parsed
+    without its images (tests, fuzzing). Only existence is checked: nothing is decoded.
+    """
     json_path = Path(json_path)
     try:
         document = json.loads(text)
@@ -83,10 +96,11 @@ def parse_coco_json(
     for number, entry in enumerate(document["images"], start=1):
         problem = _image_entry_problem(entry)
         if problem:
-            log.report(json_path, f"images[{number}]: {problem}")
+            log.report(json_path, f"images[{number}]: {problem}", "invalid image entry")
             continue
         if entry["id"] in images:
-            log.report(json_path, f"images[{number}]: duplicate image id {entry['id']!r}")
+            duplicate = f"images[{number}]: duplicate image id {entry['id']!r}"
+            log.report(json_path, duplicate, "duplicate image")
             continue
         images[entry["id"]] = {
             "entry": entry,
@@ -102,32 +116,31 @@ def parse_coco_json(
         raise DataError(json_path, "'annotations' is not a list")
     for number, ann in enumerate(annotations, start=1):
         where = f"annotations[{number}]"
+        malformed = None
         if not isinstance(ann, dict):
-            log.report(json_path, f"{where} is not an object")
-            continue
-        image = images.get(_hashable(ann.get("image_id")))
-        if image is None:
-            log.report(json_path, f"{where}: unknown image_id {ann.get('image_id')!r}")
-            continue
-        category = _hashable(ann.get("category_id"))
-        if category not in label_of_category:
-            log.report(json_path, f"{where}: unknown category_id {ann.get('category_id')!r}")
+            malformed = f"{where} is not an object"
+        elif (image := images.get(_hashable(ann.get("image_id")))) is None:
+            malformed = f"{where}: unknown image_id {ann.get('image_id')!r}"
+        elif (category := _hashable(ann.get("category_id"))) not in label_of_category:
+            malformed = f"{where}: unknown category_id {ann.get('category_id')!r}"
+        elif not _is_number_list(ann.get("bbox"), 4):
+            malformed = f"{where}: 'bbox' is not a list of 4 numbers: {ann.get('bbox')!r}"
+        if malformed:
+            log.report(json_path, malformed, "malformed annotation", unit="object")
             continue
         label = label_of_category[category]
         if label is None:
             name = dict(categories)[category]
-            log.report(json_path, f"{where}: class {name!r} is not among the requested classes")
+            unrequested = f"{where}: class {name!r} is not among the requested classes"
+            log.report(json_path, unrequested, "object of an unknown class", unit="object")
             continue
-        bbox = ann.get("bbox")
-        if not _is_number_list(bbox, 4):
-            log.report(json_path, f"{where}: 'bbox' is not a list of 4 numbers: {bbox!r}")
-            continue
-        x, y, w, h = (float(value) for value in bbox)
+        x, y, w, h = (float(value) for value in ann["bbox"])
         box = (x, y, x + w, y + h)
         entry = image["entry"]
         problem = box_problem(box, entry["width"], entry["height"])
         if problem:
-            log.report(json_path, f"{where} (image {entry['file_name']}): {problem}")
+            described = f"{where} (image {entry['file_name']}): {problem.description}"
+            log.report(json_path, described, problem.kind, unit="object")
             continue
         image["boxes"].append(box)
         image["labels"].append(label)
@@ -139,12 +152,16 @@ def parse_coco_json(
     result = []
     for image in images.values():
         entry = image["entry"]
+        image_path = image_root / entry["file_name"]
+        if check_images and not image_path.is_file():
+            log.report(image_path, "image file not found", "missing image")
+            continue
         width, height = int(entry["width"]), int(entry["height"])
         boxes = np.array(image["boxes"], np.float32).reshape(-1, 4)
         result.append(
             ImageAnnotation(
                 image_id=str(entry["id"]),
-                image_path=image_root / entry["file_name"],
+                image_path=image_path,
                 width=width,
                 height=height,
                 boxes=clip_boxes(boxes, width, height),

@@ -140,9 +140,22 @@ def _flag(element: ET.Element, key: str, path: str | Path) -> bool:
 
 
 def voc_split_names(root: str | Path) -> list[str]:
-    """The whole-data-set splits under ``ImageSets/Main`` (``train``, ``val``, ...), sorted."""
+    """The whole-data-set splits under ``ImageSets/Main`` (``train``, ``val``, ...), sorted.
+
+    A split file lists one image id per line; VOC's per-class files (``aeroplane_train.txt``)
+    list an id and a 1 / -1 / 0 flag, so a file is a split when its first line holds one token.
+    Telling them apart by content rather than by name keeps splits whose names have an
+    underscore (``train_10pct``) and needs no class list. An empty file counts as a split, so
+    that reading it says it is empty.
+    """
     main = Path(root) / "ImageSets" / "Main"
-    return sorted(path.stem for path in main.glob("*.txt") if "_" not in path.stem)
+    return sorted(path.stem for path in main.glob("*.txt") if _lists_image_ids(path))
+
+
+def _lists_image_ids(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        first = next((line for line in lines if line.strip()), "")
+    return len(first.split()) <= 1
 
 
 def read_split_ids(root: str | Path, split: str) -> list[str]:
@@ -190,14 +203,15 @@ def load_voc(
         try:
             record = parse_voc_xml(xml_path.read_bytes(), xml_path)
         except FileNotFoundError:
-            log.report(xml_path, "annotation file not found")
+            log.report(xml_path, "annotation file not found", "missing annotation")
             continue
         except DataError as error:
-            log.report(error.path, error.problem)
+            log.report(error.path, error.problem, "malformed annotation")
             continue
         image_path = _image_path(root, image_id, record.filename)
         if image_path is None:
-            log.report(root / "JPEGImages" / f"{image_id}.jpg", "image file not found")
+            missing = root / "JPEGImages" / f"{image_id}.jpg"
+            log.report(missing, "image file not found", "missing image")
             continue
         if record.width == 0 or record.height == 0:
             record.width, record.height = _image_size(image_path, log)
@@ -215,11 +229,14 @@ def load_voc(
         kept = []
         for obj in record.objects:
             if obj.name not in class_index:
-                log.report(xml_path, f"unknown class {obj.name!r} (known: {', '.join(classes)})")
+                known = ", ".join(classes)
+                problem = f"unknown class {obj.name!r} (known: {known})"
+                log.report(xml_path, problem, "object of an unknown class", unit="object")
                 continue
             problem = box_problem(obj.box, record.width, record.height)
             if problem:
-                log.report(xml_path, f"{obj.name}: {problem}")
+                description = f"{obj.name}: {problem.description}"
+                log.report(xml_path, description, problem.kind, unit="object")
                 continue
             kept.append(obj)
         images.append(
@@ -266,7 +283,7 @@ def _image_size(image_path: Path, log: ProblemLog) -> tuple[int, int]:
         with Image.open(image_path) as image:
             return image.size
     except OSError as error:
-        log.report(image_path, f"unreadable image ({error})")
+        log.report(image_path, f"unreadable image ({error})", "unreadable image")
         return 0, 0
 
 

@@ -69,17 +69,17 @@ def load_yolo(
             with Image.open(image_path) as image:
                 width, height = image.size
         except OSError as error:
-            log.report(image_path, f"unreadable image ({error})")
+            log.report(image_path, f"unreadable image ({error})", "unreadable image")
             continue
         label_path = label_dir / f"{image_path.stem}.txt"
         try:
             text = label_path.read_text(encoding="utf-8") if label_path.is_file() else ""
             objects = parse_yolo_labels(text, len(names), label_path)
         except UnicodeDecodeError as error:
-            log.report(label_path, f"not UTF-8 text ({error.reason})")
+            log.report(label_path, f"not UTF-8 text ({error.reason})", "malformed annotation")
             continue
         except DataError as error:
-            log.report(error.path, error.problem)
+            log.report(error.path, error.problem, "malformed annotation")
             continue
         boxes, labels = [], []
         for line_number, label, (cx, cy, w, h) in objects:
@@ -91,7 +91,8 @@ def load_yolo(
             )
             problem = box_problem(box, width, height)
             if problem:
-                log.report(label_path, f"line {line_number} ({names[label]}): {problem}")
+                described = f"line {line_number} ({names[label]}): {problem.description}"
+                log.report(label_path, described, problem.kind, unit="object")
                 continue
             boxes.append(box)
             labels.append(label)
