@@ -42,6 +42,13 @@ class TrainingOptions:
         metadata={"help": "data-loading worker processes (on a CPU they also make the views)"},
     )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    strict: bool = field(
+        default=False,
+        metadata={
+            "help": "stop at the first bad record in the data (malformed annotation, missing "
+            "image, bad box) instead of skipping it and listing every skip in RUN/skipped.txt"
+        },
+    )
 
 
 @dataclass

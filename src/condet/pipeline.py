@@ -30,9 +30,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from condet.data.annotations import Annotations
-from condet.data.check import load_any
 from condet.data.crops import crop_boxes
 from condet.data.datasets import continuous_boxes, read_rgb
+from condet.data.skipped import SkippedRecords
 from condet.data.splits import mark_withheld
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
@@ -145,21 +145,27 @@ def run_pipeline(
 
     Writes ``predictions.json`` (COCO results, with each box's prototype similarity),
     ``categories.json`` (``unknown`` has the last id), ``metrics.json`` and ``metrics.md`` to
-    ``out``; returns the metrics.
+    ``out``, and ``skipped.txt`` when records of ``data`` were skipped; returns the metrics.
     """
     detector, _, _ = load_detector(detector_run)
     encoder, saved = load_encoder(encoder_run)
     classifier = OpenSetClassifier.from_saved(encoder, saved, threshold, source=encoder_run)
     classes = saved["classes"]
     withheld_names = [name for index, name in enumerate(classes) if index not in saved["known"]]
-    annotations = load_any(data, split, image_root=images, classes=classes, skip_invalid=True)
+    read = SkippedRecords()
+    annotations = read.load(data, split, image_root=images, classes=classes)
+    skipped = read.report(out)
     if withheld_names:
         annotations = mark_withheld(annotations, withheld_names)
     detections = predict(detector, annotations, progress=progress)
     gts, dets = _classify_detections(annotations, detections, classifier, score_threshold, progress)
     withheld = set(annotations.class_ids(withheld_names)) if withheld_names else set()
     metrics = _metrics(gts, dets, withheld, classes)
-    metrics |= {"threshold": classifier.threshold, "score_threshold": score_threshold}
+    metrics |= {
+        "threshold": classifier.threshold,
+        "score_threshold": score_threshold,
+        "skipped": skipped,
+    }
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(annotations, dets, len(classes), out / "predictions.json")
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -25,6 +26,9 @@ from tqdm.auto import tqdm
 from condet.data.annotations import DataError
 from condet.data.yolo import IMAGE_SUFFIXES
 from condet.io import atomic_path
+
+if TYPE_CHECKING:
+    from condet.data.skipped import SkippedRecords
 
 logger = logging.getLogger("condet")
 
@@ -40,9 +44,16 @@ def default_cache_dir() -> Path:
 
 
 def image_paths(
-    source: str | Path, split: str | None = None, image_root: str | Path | None = None
+    source: str | Path,
+    split: str | None = None,
+    image_root: str | Path | None = None,
+    skipped: SkippedRecords | None = None,
 ) -> list[Path]:
-    """Every image of ``source``: a data set (VOC / COCO / YOLO, any labels ignored) or a folder."""
+    """Every image of ``source``: a data set (VOC / COCO / YOLO, any labels ignored) or a folder.
+
+    A data set is read through ``skipped`` when given, which counts the records its reader
+    skipped (see :mod:`condet.data.skipped`); a folder's images are listed, not opened.
+    """
     from condet.data.check import detect_format, load_any
 
     source = Path(source)
@@ -57,7 +68,10 @@ def image_paths(
         if not paths:
             raise DataError(source, "no images (.jpg, .png, ...) in the folder") from None
         return paths
-    annotations = load_any(source, split, image_root=image_root, skip_invalid=True)
+    if skipped is not None:
+        annotations = skipped.load(source, split, image_root=image_root)
+    else:
+        annotations = load_any(source, split, image_root=image_root, skip_invalid=True)
     return [image.image_path for image in annotations]
 
 

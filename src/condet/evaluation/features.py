@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from condet.configs import FeaturesConfig
 from condet.data.annotations import DataError
 from condet.data.images import ImageTensors, class_folder, default_cache_dir
+from condet.data.skipped import SkippedRecords
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
 from condet.evaluation.classification import (
@@ -37,14 +38,20 @@ logger = logging.getLogger("condet")
 
 
 def labelled_images(
-    source: Path, split: str | None, size: int, cache_dir: Path, progress: bool = True
+    source: Path,
+    split: str | None,
+    size: int,
+    cache_dir: Path,
+    skipped: SkippedRecords,
+    progress: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """uint8 squares ``[N, 3, size, size]``, labels ``[N]`` and class names of ``source``.
 
-    A VOC folder, COCO JSON or YOLO ``data.yaml`` gives its object crops; a folder of class
-    subfolders gives its images.
+    A VOC folder, COCO JSON or YOLO ``data.yaml`` gives its object crops, read through
+    ``skipped``, which counts the records its reader skipped; a folder of class subfolders
+    gives its images.
     """
-    from condet.data.check import detect_format, load_any
+    from condet.data.check import detect_format
     from condet.data.crops import ObjectCropDataset
 
     try:
@@ -53,7 +60,7 @@ def labelled_images(
         paths, labels, classes = class_folder(source)
         images = ImageTensors(paths, size, labels=labels, cache_dir=cache_dir, progress=progress)
         return images.images, images.labels, classes
-    annotations = load_any(source, split, skip_invalid=True)
+    annotations = skipped.load(source, split)
     crops = ObjectCropDataset(annotations, size=size, cache_dir=cache_dir, progress=progress)
     return crops.crops, crops.labels, crops.classes
 
@@ -123,12 +130,14 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     )
     cache_dir = config.cache_dir or default_cache_dir()
     write_run_info(config.out, config, "evaluate-features")
+    read = SkippedRecords()
     train_images, train_labels, classes = labelled_images(
-        config.train, config.train_split, config.image_size, cache_dir, config.progress
+        config.train, config.train_split, config.image_size, cache_dir, read, config.progress
     )
     test_images, test_labels, test_classes = labelled_images(
-        config.test, config.test_split, config.image_size, cache_dir, config.progress
+        config.test, config.test_split, config.image_size, cache_dir, read, config.progress
     )
+    skipped = read.report(config.out)
     if test_classes != classes:
         raise DataError(config.test, f"classes {test_classes} differ from --train's {classes}")
     backbone, normalization = frozen_backbone(config.backbone, config.weights)
@@ -156,6 +165,7 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
         "test_samples": len(queries),
         "classes": classes,
         "results": results,
+        "skipped": skipped,
     }
     write_text_atomic(config.out / "features.json", json.dumps(summary, indent=2))
     write_text_atomic(config.out / "features.md", results_table(results))

@@ -34,6 +34,7 @@ from condet.data.annotations import Annotations
 from condet.data.check import load_any
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import default_cache_dir
+from condet.data.skipped import SkippedRecords
 from condet.data.splits import known_class_ids, mark_withheld, withhold_classes
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
@@ -394,15 +395,12 @@ def results_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_splits(config: ClassifyConfig) -> tuple[Annotations, Annotations]:
-    """Training annotations without the withheld classes, test annotations with them marked."""
-    train = load_any(config.data, config.split, image_root=config.images, skip_invalid=True)
-    test = load_any(
-        config.data,
-        config.test_split,
-        image_root=config.images,
-        classes=train.classes,
-        skip_invalid=True,
+def load_splits(config: ClassifyConfig, data: SkippedRecords) -> tuple[Annotations, Annotations]:
+    """Training annotations without the withheld classes, test annotations with them marked;
+    both read through ``data``, which counts what their readers skipped."""
+    train = data.load(config.data, config.split, image_root=config.images)
+    test = data.load(
+        config.data, config.test_split, image_root=config.images, classes=train.classes
     )
     if config.withhold:
         train = withhold_classes(train, config.withhold)
@@ -414,7 +412,9 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
     """Train the crop encoder, evaluate it, and write the run folder; returns it."""
     quiet_lightning()
     run = prepare_run_folder(config, config, "classify-train")
-    train_annotations, test_annotations = load_splits(config)
+    data = SkippedRecords(strict=config.strict)
+    train_annotations, test_annotations = load_splits(config, data)
+    skipped = data.report(run)
     cache_dir = config.cache_dir or default_cache_dir()
     crops = {
         name: ObjectCropDataset(
@@ -486,7 +486,7 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
         results = evaluate_encoder(
             module.encoder, bank, bank_labels, crops["test"], known, normalize, run
         )
-        results |= {"loss": config.loss, "withheld": list(config.withhold)}
+        results |= {"loss": config.loss, "withheld": list(config.withhold), "skipped": skipped}
         write_text_atomic(run / "results.json", json.dumps(results, indent=2))
         write_text_atomic(run / "results.md", results_table(results))
     return run

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from condet.configs import DetectConfig
 from condet.data.annotations import Annotations
-from condet.data.check import load_any
 from condet.data.datasets import DetectionDataset, continuous_boxes, detection_collate
+from condet.data.skipped import SkippedRecords
 from condet.data.splits import label_fraction_subset
 from condet.data.transforms import detection_transforms
 from condet.evaluation.detection import (
@@ -249,14 +249,15 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
     """Train, evaluate on the test split, and write the run folder; returns it."""
     quiet_lightning()
     run = prepare_run_folder(config, config, "detect-train")
-    train = load_any(config.data, config.split, image_root=config.images, skip_invalid=True)
-    test = load_any(
+    data = SkippedRecords(strict=config.strict)
+    train = data.load(config.data, config.split, image_root=config.images)
+    test = data.load(
         config.test_data or config.data,
         config.test_split,
         image_root=config.test_images,
         classes=train.classes,
-        skip_invalid=True,
     )
+    skipped = data.report(run)
     labelled = label_fraction_subset(train, config.label_fraction, seed=config.seed)
     logger.info(
         "training on %d of %d images (%d objects)", len(labelled), len(train), labelled.num_objects
@@ -313,6 +314,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
             "train_images": len(labelled),
             "train_objects": labelled.num_objects,
             "label_fraction": config.label_fraction,
+            "skipped": skipped,
         }
         write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=2))
         write_text_atomic(run / "metrics.md", metrics_table(metrics))

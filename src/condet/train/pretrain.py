@@ -10,6 +10,7 @@ the data, the run folder and the trainer, trains, and exports ``backbone.safeten
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from lightning.pytorch.accelerators import CPUAccelerator
 from condet.configs import PretrainConfig
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import ImageTensors, default_cache_dir, image_paths
+from condet.data.skipped import SkippedRecords
 from condet.data.transforms import SimCLRAugmentation
+from condet.io import write_text_atomic
 from condet.losses import NTXentLoss
 from condet.models.backbones import build_backbone, input_normalization, save_backbone
 from condet.models.heads import ProjectionHead
@@ -134,23 +137,26 @@ def backbone_lr_scale(config: dict[str, Any]) -> float:
 
 
 def pretraining_images(
-    config: PretrainConfig, storage_size: int
-) -> ImageTensors | ObjectCropDataset:
-    """The training images as uint8 squares of ``storage_size``, decoded once and cached."""
+    config: PretrainConfig, storage_size: int, run: Path
+) -> tuple[ImageTensors | ObjectCropDataset, dict[str, Any]]:
+    """The training images as uint8 squares of ``storage_size``, decoded once and cached, and
+    what reading the data set skipped (reported into ``run`` before anything is decoded, see
+    :class:`~condet.data.skipped.SkippedRecords`; a plain image folder skips nothing)."""
     cache_dir = config.cache_dir or default_cache_dir()
+    data = SkippedRecords(strict=config.strict)
     if config.crops:
-        from condet.data.check import load_any
-
-        annotations = load_any(
-            config.data, config.split, image_root=config.images, skip_invalid=True
-        )
-        return ObjectCropDataset(
+        annotations = data.load(config.data, config.split, image_root=config.images)
+        skipped = data.report(run)
+        crops = ObjectCropDataset(
             annotations, size=storage_size, cache_dir=cache_dir, progress=config.progress
         )
-    paths = image_paths(config.data, config.split, config.images)
-    return ImageTensors(
+        return crops, skipped
+    paths = image_paths(config.data, config.split, config.images, skipped=data)
+    skipped = data.report(run)
+    images = ImageTensors(
         paths, storage_size, cache_dir=cache_dir, workers=config.workers, progress=config.progress
     )
+    return images, skipped
 
 
 def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) -> Path:
@@ -161,7 +167,12 @@ def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) 
     quiet_lightning()
     run = prepare_run_folder(config, config, "pretrain")
     # Views are cropped from images stored a little larger, as 224 crops come from 256 images.
-    dataset = pretraining_images(config, storage_size=round(config.image_size * 8 / 7))
+    dataset, skipped = pretraining_images(
+        config, storage_size=round(config.image_size * 8 / 7), run=run
+    )
+    # Pretraining has no results file; what it trained on is recorded beside its config.
+    data = {"crops" if config.crops else "images": len(dataset), "skipped": skipped}
+    write_text_atomic(run / "data.json", json.dumps(data, indent=2))
     trainer = make_trainer(
         config,
         run,
