@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint format benchmark clean
+.PHONY: demo test test-repeat lint format benchmark clean
 
 demo: $(VENV)/.installed
 	$(BIN)/condet demo
@@ -13,6 +13,25 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The tests that start several processes, whose failures (a crash at shutdown, a hang) can be
+# rare: `make test-repeat` runs them N times in a row and fails if any run failed.
+MULTIPROCESS_TESTS := tests/losses/test_distributed.py \
+	tests/train/test_pretrain.py::test_ddp_with_two_cpu_processes
+N ?= 50
+
+test-repeat: $(VENV)/.installed-dev
+	@passed=0; failed=0; \
+	for run in $$(seq $(N)); do \
+		if output=$$($(BIN)/pytest -q $(MULTIPROCESS_TESTS) 2>&1); then \
+			passed=$$((passed + 1)); echo "run $$run/$(N): passed"; \
+		else \
+			failed=$$((failed + 1)); echo "run $$run/$(N): FAILED"; \
+			echo "$$output" | tail -n 40; \
+		fi; \
+	done; \
+	echo "test-repeat: $$passed passed, $$failed failed of $(N) runs"; \
+	test $$failed -eq 0
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

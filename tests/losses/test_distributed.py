@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
 import os
 import socket
+import weakref
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -46,36 +50,56 @@ def single_process(name):
     return loss.detach(), [p.grad.clone() for p in model.parameters()]
 
 
-def worker(rank, port, names):
+@contextlib.contextmanager
+def gloo_group(rank: int, port: int) -> Iterator[None]:
+    """The default gloo group of a worker, freed (its threads joined) before the worker returns."""
+    # torch.distributed.nn binds the default group of the moment as its functions' default
+    # argument. Imported after init (DDP imports it through torch._dynamo) it keeps the group
+    # alive past destroy_process_group, so gloo's worker threads, which stop only when the group
+    # is freed, still release their last tensors while the interpreter shuts down; taking the
+    # GIL then aborts the process ("terminate called without an active exception").
+    importlib.import_module("torch.distributed.nn")
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
     try:
-        for name in names:
-            inputs, labels, model = batch_and_model()
-            expected_loss, expected_grads = single_process(name)
-            ddp = DistributedDataParallel(copy.deepcopy(model))
-            local = slice(rank * 6, rank * 6 + 6)
-            loss = LOSSES[name](ddp(inputs[local]), labels[local], True)
-            loss.backward()
-            # every process computed the mean over its own anchors; their mean is the full loss
-            mean_loss = loss.detach().clone()
-            dist.all_reduce(mean_loss)
-            torch.testing.assert_close(mean_loss / WORLD_SIZE, expected_loss, msg=name)
-            # DDP averages the parameter gradients, which then equal the single-process ones
-            for parameter, expected in zip(ddp.parameters(), expected_grads, strict=True):
-                torch.testing.assert_close(parameter.grad, expected, msg=name)
+        yield
     finally:
+        group = weakref.ref(dist.group.WORLD)
         dist.destroy_process_group()
+    # only after passing checks: a failed check's traceback still holds its DDP, and the
+    # failure is what the worker must report
+    assert group() is None, "the process group outlived destroy_process_group"
+
+
+def check_loss(rank, name):
+    # a function of its own so that its DDP, which holds the process group, is gone on return
+    inputs, labels, model = batch_and_model()
+    expected_loss, expected_grads = single_process(name)
+    ddp = DistributedDataParallel(copy.deepcopy(model))
+    local = slice(rank * 6, rank * 6 + 6)
+    loss = LOSSES[name](ddp(inputs[local]), labels[local], True)
+    loss.backward()
+    # every process computed the mean over its own anchors; their mean is the full loss
+    mean_loss = loss.detach().clone()
+    dist.all_reduce(mean_loss)
+    torch.testing.assert_close(mean_loss / WORLD_SIZE, expected_loss, msg=name)
+    # DDP averages the parameter gradients, which then equal the single-process ones
+    for parameter, expected in zip(ddp.parameters(), expected_grads, strict=True):
+        torch.testing.assert_close(parameter.grad, expected, msg=name)
+
+
+def worker(rank, port, names):
+    with gloo_group(rank, port):
+        for name in names:
+            check_loss(rank, name)
 
 
 def unequal_worker(rank, port):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
-    try:
-        with pytest.raises(ValueError, match="one shape on every process"):
-            gather_with_grad(torch.zeros(3 + rank, 4))
-    finally:
-        dist.destroy_process_group()
+    with (
+        gloo_group(rank, port),
+        pytest.raises(ValueError, match="one shape on every process"),
+    ):
+        gather_with_grad(torch.zeros(3 + rank, 4))
 
 
 def free_port() -> int:
