@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -69,3 +71,12 @@ def make_yolo(
         (root / "train" / "labels" / f"{stem}.txt").write_text(text)
     (root / "data.yaml").write_text(f"path: .\ntrain: train/images\nnames: {names}\n")
     return root / "data.yaml"
+
+
+def subcommand_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> Iterator:
+    """Every command path of ``parser`` (``("data", "check")``, ...), depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield (*prefix, name)
+                yield from subcommand_paths(child, (*prefix, name))

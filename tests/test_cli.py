@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 
@@ -8,15 +7,7 @@ import pytest
 
 import condet
 from condet.cli import build_parser, main
-from tests.helpers import make_voc, voc_xml
-
-
-def subcommand_paths(parser: argparse.ArgumentParser, prefix=()):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                yield (*prefix, name)
-                yield from subcommand_paths(child, (*prefix, name))
+from tests.helpers import make_voc, subcommand_paths, voc_xml
 
 
 def test_version(capsys):

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from condet.cli import build_parser, main
-
-
-def subcommand_paths(parser: argparse.ArgumentParser, prefix=()):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                yield (*prefix, name)
-                yield from subcommand_paths(child, (*prefix, name))
+from tests.helpers import subcommand_paths
 
 
 def help_text(capsys, *argv: str) -> str:
