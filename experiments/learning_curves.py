@@ -7,6 +7,7 @@ table: one row per evaluation, with the steps, CPU-minutes and wall-minutes spen
 to it. ::
 
     python experiments/learning_curves.py runs/detection_curves_aquarium --out docs/curves.png
+    python experiments/learning_curves.py EXPERIMENT [EXPERIMENT ...] --title "..."  # together
 """
 
 from __future__ import annotations
@@ -92,12 +93,18 @@ def table(curves: dict[str, list[dict[str, float]]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", type=Path, help="a condet experiment folder")
+    parser.add_argument("experiments", type=Path, nargs="+", help="condet experiment folders")
     parser.add_argument("--out", type=Path, help="PNG to write (default: EXPERIMENT/curves.png)")
+    parser.add_argument("--title", help="of the plot (default: the first folder's name)")
     args = parser.parse_args()
-    runs = sorted(path.parent.parent for path in args.experiment.glob("*/logs/metrics.csv"))
+    first = args.experiments[0]
+    runs = sorted(
+        path.parent.parent
+        for experiment in args.experiments
+        for path in experiment.glob("*/logs/metrics.csv")
+    )
     curves = {run.name: curve(run) for run in runs}
-    plot(curves, args.out or args.experiment / "curves.png", args.experiment.name)
+    plot(curves, args.out or first / "curves.png", args.title or first.name)
     print(table(curves))
 
 
