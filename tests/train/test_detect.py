@@ -171,3 +171,46 @@ def test_torchscript_export_runs(trained_run, tmp_path):
 def test_predict_errors(tmp_path, capsys):
     assert main(["predict", str(tmp_path), "--checkpoint", str(tmp_path)]) == 1
     assert "no detector at" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
+    """SIGKILL mid-run, --resume: the same detector as a run that never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+
+    def condet(*argv: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "condet", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=environment,
+        )
+
+    options = ("--epochs", "3", "--max-steps", "8", "--checkpoint-every", "1")
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert condet(*detect_args(synthetic_root, straight, *options)).wait() == 0
+    process = condet(*detect_args(synthetic_root, killed, *options))
+    checkpoint = killed / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["global_step"] >= 3:
+            break
+        time.sleep(0.2)
+    time.sleep(0.3)  # land somewhere inside a step or a checkpoint write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "detector.pt").is_file(), "the run finished before it was killed"
+    assert condet("detect-train", "--out", str(killed), "--resume").wait() == 0
+    expected = torch.load(straight / "detector.pt", weights_only=True)["state_dict"]
+    resumed = torch.load(killed / "detector.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+    assert (
+        json.loads((straight / "metrics.json").read_text())["AP50_voc07"]
+        == json.loads((killed / "metrics.json").read_text())["AP50_voc07"]
+    )

@@ -83,6 +83,11 @@ class DetectorModule(L.LightningModule):
         self.steps_per_epoch = steps_per_epoch
 
     def training_step(self, batch: tuple[list[Any], list[Any]], batch_index: int):
+        # torchvision's proposal and RoI samplers draw from the global generator: seeded by the
+        # step (and process), a resumed run samples exactly what an uninterrupted one would.
+        torch.manual_seed(
+            (self.config["seed"] * 1_000_003 + self.global_step) * 64 + self.global_rank
+        )
         images, targets = batch
         targets = [{"boxes": t["boxes"], "labels": self._labels(t["labels"])} for t in targets]
         losses = self.model(images, targets)
@@ -115,9 +120,17 @@ class DetectorModule(L.LightningModule):
 class PeriodicEvaluation(L.Callback):
     """Evaluates on the test split every ``every`` epochs (rank 0), logging the metrics."""
 
-    def __init__(self, test: Annotations, every: int, score_threshold: float, class_agnostic: bool):
+    def __init__(
+        self,
+        test: Annotations,
+        every: int,
+        score_threshold: float,
+        class_agnostic: bool,
+        localization_threshold: float = 0.5,
+    ) -> None:
         self.test, self.every = test, every
         self.score_threshold, self.class_agnostic = score_threshold, class_agnostic
+        self.localization_threshold = localization_threshold
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: DetectorModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -125,7 +138,12 @@ class PeriodicEvaluation(L.Callback):
             return
         if trainer.is_global_zero:
             metrics = evaluate_detector(
-                module.model, self.test, self.score_threshold, self.class_agnostic, progress=False
+                module.model,
+                self.test,
+                self.score_threshold,
+                self.class_agnostic,
+                progress=False,
+                localization_threshold=self.localization_threshold,
             )
             for key in ("AP50_voc07", "AP", "AP50", "AP75", "mean_iou"):
                 module.log(f"test/{key}", metrics[key], rank_zero_only=True)
@@ -264,7 +282,11 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
     )
     dataset = DetectionDataset(labelled, detection_transforms(train=True))
     evaluation = PeriodicEvaluation(
-        test, config.eval_every, config.score_threshold, config.class_agnostic
+        test,
+        config.eval_every,
+        config.score_threshold,
+        config.class_agnostic,
+        config.localization_threshold,
     )
     trainer = make_trainer(
         config,
