@@ -164,3 +164,52 @@ def test_rankings_derive_writes_a_usable_file(synthetic_root, tmp_path):
     assert all(len(neighbours) == 3 for neighbours in rankings.values())
     assert "derived by condet rankings derive" in out.read_text()
     assert yaml.safe_load(out.read_text())["rankings"] == rankings
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
+    """SIGKILL mid-run, --resume: the same encoder and results as a run that never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    environment = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "CONDET_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+    def condet(*argv: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "condet", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=environment,
+        )
+
+    options = ("--epochs", "4", "--max-steps", "10", "--checkpoint-every", "1")
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert condet(*classify_args(synthetic_root, straight, *options)).wait() == 0
+    process = condet(*classify_args(synthetic_root, killed, *options))
+    checkpoint = killed / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["global_step"] >= 3:
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "results.json").is_file(), "the run finished before it was killed"
+    assert condet("classify-train", "--out", str(killed), "--resume").wait() == 0
+    expected = json.loads((straight / "results.json").read_text())
+    resumed = json.loads((killed / "results.json").read_text())
+    assert expected["ncm"] == resumed["ncm"]
+    assert expected["knn"] == resumed["knn"]
+    weights = [torch.load(run / "encoder.pt", weights_only=True) for run in (straight, killed)]
+    state_dicts = [saved["state_dict"] for saved in weights]
+    assert all(torch.equal(state_dicts[0][key], state_dicts[1][key]) for key in state_dicts[0])
