@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +84,34 @@ def subcommand_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = 
             for name, child in action.choices.items():
                 yield (*prefix, name)
                 yield from subcommand_paths(child, (*prefix, name))
+
+
+def condet_process(*argv: str, environment: dict[str, str]) -> subprocess.Popen:
+    """``condet ARGV`` in a subprocess (output discarded), with ``environment``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "condet", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+    )
+
+
+def kill_after_checkpoint(
+    process: subprocess.Popen, run: Path, step: int = 3, timeout: float = 300, settle: float = 0.3
+) -> None:
+    """SIGKILL ``process`` once ``run``'s last checkpoint has reached ``step``, ``settle``
+    seconds later (to land somewhere inside a step or a checkpoint write)."""
+    import torch
+
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if (
+            checkpoint.is_file()
+            and torch.load(checkpoint, weights_only=True)["global_step"] >= step
+        ):
+            break
+        time.sleep(0.1)
+    time.sleep(settle)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

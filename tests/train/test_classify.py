@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import json
+import os
 
 import lightning as L
 import pytest
+import torch
 import yaml
 
 from condet.cli import main
 from condet.data import SYNTHETIC_CLASSES
 from condet.losses import load_rankings
 from condet.train.common import read_metrics
+from tests.helpers import condet_process, kill_after_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -169,43 +172,23 @@ def test_rankings_derive_writes_a_usable_file(synthetic_root, tmp_path):
 @pytest.mark.slow
 def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
     """SIGKILL mid-run, --resume: the same encoder and results as a run that never stopped."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import torch
-
     environment = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "CUDA_VISIBLE_DEVICES": "",
         "CONDET_CACHE_DIR": str(tmp_path / "cache"),
     }
-
-    def condet(*argv: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "condet", *argv],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=environment,
-        )
-
     options = ("--epochs", "4", "--max-steps", "10", "--checkpoint-every", "1")
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert condet(*classify_args(synthetic_root, straight, *options)).wait() == 0
-    process = condet(*classify_args(synthetic_root, killed, *options))
-    checkpoint = killed / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["global_step"] >= 3:
-            break
-        time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    argv = classify_args(synthetic_root, straight, *options)
+    assert condet_process(*argv, environment=environment).wait() == 0
+    argv = classify_args(synthetic_root, killed, *options)
+    kill_after_checkpoint(condet_process(*argv, environment=environment), killed, settle=0)
     assert not (killed / "results.json").is_file(), "the run finished before it was killed"
-    assert condet("classify-train", "--out", str(killed), "--resume").wait() == 0
+    resume = condet_process(
+        "classify-train", "--out", str(killed), "--resume", environment=environment
+    )
+    assert resume.wait() == 0
     expected = json.loads((straight / "results.json").read_text())
     resumed = json.loads((killed / "results.json").read_text())
     assert expected["ncm"] == resumed["ncm"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from condet.cli import main
 from condet.data import load_voc
 from condet.inference import load_detector
 from condet.train.common import read_metrics
+from tests.helpers import condet_process, kill_after_checkpoint
 
 
 def detect_args(data, out, *extra):
@@ -176,37 +178,20 @@ def test_predict_errors(tmp_path, capsys):
 @pytest.mark.slow
 def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
     """SIGKILL mid-run, --resume: the same detector as a run that never stopped."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-
-    def condet(*argv: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "condet", *argv],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=environment,
-        )
-
     options = ("--epochs", "3", "--max-steps", "8", "--checkpoint-every", "1")
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert condet(*detect_args(synthetic_root, straight, *options)).wait() == 0
-    process = condet(*detect_args(synthetic_root, killed, *options))
-    checkpoint = killed / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["global_step"] >= 3:
-            break
-        time.sleep(0.2)
-    time.sleep(0.3)  # land somewhere inside a step or a checkpoint write
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    argv = detect_args(synthetic_root, straight, *options)
+    assert condet_process(*argv, environment=environment).wait() == 0
+    process = condet_process(
+        *detect_args(synthetic_root, killed, *options), environment=environment
+    )
+    kill_after_checkpoint(process, killed)
     assert not (killed / "detector.pt").is_file(), "the run finished before it was killed"
-    assert condet("detect-train", "--out", str(killed), "--resume").wait() == 0
+    resume = condet_process(
+        "detect-train", "--out", str(killed), "--resume", environment=environment
+    )
+    assert resume.wait() == 0
     expected = torch.load(straight / "detector.pt", weights_only=True)["state_dict"]
     resumed = torch.load(killed / "detector.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(expected[key], resumed[key]) for key in expected)

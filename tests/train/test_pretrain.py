@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -12,6 +10,7 @@ from safetensors.torch import load_file
 
 from condet.cli import main
 from condet.train.common import read_metrics
+from tests.helpers import condet_process, kill_after_checkpoint
 
 
 def pretrain_args(data, out, *extra):
@@ -131,27 +130,10 @@ def test_resume_without_a_run_and_a_second_run_in_the_same_folder(synthetic_root
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(synthetic_root, tmp_path):
     run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "condet",
-        *pretrain_args(synthetic_root, run, "--epochs", "50", "--checkpoint-every", "1"),
-    ]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "CONDET_CACHE_DIR": str(tmp_path / "cache")},
-    )
+    argv = pretrain_args(synthetic_root, run, "--epochs", "50", "--checkpoint-every", "1")
+    environment = {**os.environ, "CONDET_CACHE_DIR": str(tmp_path / "cache")}
+    kill_after_checkpoint(condet_process(*argv, environment=environment), run, timeout=120)
     checkpoint = run / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["global_step"] >= 3:
-            break
-        time.sleep(0.2)
-    time.sleep(0.3)  # land somewhere inside a step or a checkpoint write
-    process.send_signal(signal.SIGKILL)
-    process.wait()
     reached = torch.load(checkpoint, weights_only=True)["global_step"]
     assert reached >= 3
     assert main(["pretrain", "--out", str(run), "--resume", "--max-steps", str(reached + 2)]) == 0
