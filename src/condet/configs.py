@@ -116,6 +116,13 @@ class FeaturesConfig:
     )
     image_size: int = field(default=64, metadata={"help": "side of the images / crops"})
     batch_size: int = field(default=256, metadata={"help": "images per forward pass"})
+    max_per_class: int = field(
+        default=0,
+        metadata={
+            "help": "use at most this many images / crops of each class from each split, "
+            "the first in file order (0: all); for a quick look at a large set"
+        },
+    )
     methods: list[Literal["knn", "ncm", "linear"]] = field(
         default_factory=lambda: ["knn", "ncm", "linear"], metadata={"help": "classifiers"}
     )

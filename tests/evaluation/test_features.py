@@ -7,6 +7,7 @@ from PIL import Image
 
 from condet.cli import main
 from condet.data import load_voc
+from condet.evaluation.features import first_per_class
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +106,39 @@ def test_mismatched_classes_are_an_error(synthetic_root, tmp_path, capsys):
     ]
     assert main(argv) == 1
     assert "differ from --train's" in capsys.readouterr().err
+
+
+def test_first_per_class_keeps_the_first_of_each_label_in_order():
+    assert first_per_class([2, 0, 2, 1, 0, 2, 2], 2) == [0, 1, 2, 3, 4]
+    assert first_per_class([2, 0, 2], 0) == [0, 1, 2]
+    assert first_per_class([], 3) == []
+
+
+@pytest.mark.parametrize("cap, expected", [(3, 6), (0, 12)])
+def test_max_per_class_caps_each_split_and_class(tmp_path, cap, expected):
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for index in range(6):
+                Image.new("RGB", (16, 16), (40 * index, 0, 0)).save(folder / f"{index}.png")
+    out = tmp_path / "out"
+    argv = ["evaluate-features", "--train", str(tmp_path / "train"), "--test"]
+    argv += [str(tmp_path / "test"), "--backbone", "mobilenet_v3_small", "--image-size", "32"]
+    argv += ["--methods", "ncm", "--plot", "none", "--max-per-class", str(cap)]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "features.json").read_text())
+    assert summary["train_samples"] == summary["test_samples"] == expected
+
+
+def test_max_per_class_caps_object_crops(synthetic_root, tmp_path):
+    out = tmp_path / "features"
+    argv = ["evaluate-features", "--train", str(synthetic_root), "--train-split", "trainval"]
+    argv += ["--test", str(synthetic_root), "--backbone", "mobilenet_v3_small"]
+    argv += ["--image-size", "32", "--methods", "ncm", "--plot", "none", "--max-per-class", "1"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "features.json").read_text())
+    classes = {
+        int(label) for image in load_voc(synthetic_root, "trainval") for label in image.labels
+    }
+    assert summary["train_samples"] == len(classes)

@@ -44,12 +44,13 @@ def labelled_images(
     cache_dir: Path,
     skipped: SkippedRecords,
     progress: bool = True,
+    max_per_class: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """uint8 squares ``[N, 3, size, size]``, labels ``[N]`` and class names of ``source``.
 
     A VOC folder, COCO JSON or YOLO ``data.yaml`` gives its object crops, read through
     ``skipped``, which counts the records its reader skipped; a folder of class subfolders
-    gives its images.
+    gives its images. ``max_per_class`` > 0 keeps the first that many of each class.
     """
     from condet.data.check import detect_format
     from condet.data.crops import ObjectCropDataset
@@ -58,11 +59,30 @@ def labelled_images(
         detect_format(source)
     except DataError:
         paths, labels, classes = class_folder(source)
+        # chosen before decoding: the point of the cap is not to decode a large folder
+        kept = first_per_class(labels, max_per_class)
+        paths, labels = [paths[i] for i in kept], [labels[i] for i in kept]
         images = ImageTensors(paths, size, labels=labels, cache_dir=cache_dir, progress=progress)
         return images.images, images.labels, classes
     annotations = skipped.load(source, split)
     crops = ObjectCropDataset(annotations, size=size, cache_dir=cache_dir, progress=progress)
-    return crops.crops, crops.labels, crops.classes
+    kept = first_per_class(crops.labels.tolist(), max_per_class)
+    return crops.crops[kept], crops.labels[kept], crops.classes
+
+
+def first_per_class(labels: Sequence[int], max_per_class: int) -> list[int]:
+    """Indices of the first ``max_per_class`` items of each label, in order (all if 0).
+
+    >>> first_per_class([0, 1, 0, 0, 1, 2], 2)
+    [0, 1, 2, 4, 5]
+    """
+    seen: dict[int, int] = {}
+    kept = []
+    for index, label in enumerate(labels):
+        if max_per_class <= 0 or seen.get(label, 0) < max_per_class:
+            seen[label] = seen.get(label, 0) + 1
+            kept.append(index)
+    return kept
 
 
 def frozen_backbone(
@@ -132,10 +152,22 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     write_run_info(config.out, config, "evaluate-features")
     read = SkippedRecords()
     train_images, train_labels, classes = labelled_images(
-        config.train, config.train_split, config.image_size, cache_dir, read, config.progress
+        config.train,
+        config.train_split,
+        config.image_size,
+        cache_dir,
+        read,
+        config.progress,
+        config.max_per_class,
     )
     test_images, test_labels, test_classes = labelled_images(
-        config.test, config.test_split, config.image_size, cache_dir, read, config.progress
+        config.test,
+        config.test_split,
+        config.image_size,
+        cache_dir,
+        read,
+        config.progress,
+        config.max_per_class,
     )
     skipped = read.report(config.out)
     if test_classes != classes:
