@@ -74,6 +74,9 @@ METRICS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("metrics.json", "mean_iou", "mean IoU"),
         ("metrics.json", "loc_acc@0.5", "loc. acc@0.5"),
         ("metrics.json", "loc_acc@0.7", "loc. acc@0.7"),
+        ("metrics.json", "det_loc_acc@0.5", "det. loc. acc@0.5"),
+        ("metrics.json", "det_loc_acc@0.7", "det. loc. acc@0.7"),
+        ("metrics.json", "corloc@0.5", "CorLoc"),
     ),
     "classify-train": (
         ("results.json", "ncm/top1", "NCM top-1"),

@@ -1,10 +1,10 @@
 """A self-contained HTML report of an experiment: tables, curves, plots and heatmaps.
 
 Every figure is embedded as a base64 PNG, so ``report.html`` can be mailed or archived alone.
-It shows the results tables, the training-loss curves of every training run, each run's
-figures (PR curves of detectors, ROC curves of OOD runs, embedding plots of feature
-evaluations, Grad-CAM grids), the commands with their timings, the environment and the
-resolved protocol.
+It shows the results tables, the training-loss curves of every training run, the detectors'
+label-efficiency plot, each run's figures (PR curves of detectors, ROC curves of OOD runs,
+embedding plots of feature evaluations, Grad-CAM grids), the commands with their timings, the
+environment and the resolved protocol.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ def write_report(
     losses = plot_losses(runs, out / "losses.png")
     if losses is not None:
         parts.append("<h2>Training loss</h2>" + _figure(losses, "training loss of every run"))
+    efficiency = plot_label_efficiency(runs, out / "label_efficiency.png")
+    if efficiency is not None:
+        caption = "detectors against label fraction: mean over seeds, band ± one std"
+        parts.append("<h2>Label efficiency</h2>" + _figure(efficiency, caption))
     figures = []
     for run in runs:
         if run.command == "explain" and run.folder.is_file():
@@ -150,6 +154,75 @@ def plot_losses(runs: list[Run], path: Path) -> Path | None:
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("training loss")
     axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+# What the label-efficiency plot shows of each detector (labels of experiment.METRICS).
+EFFICIENCY_METRICS = ("VOC07 AP50", "loc. acc@0.7")
+# Options that may differ between the points of one line: the budget is set per fraction.
+_PER_FRACTION = {"label-fraction", "epochs", "max-steps", "seed", "out"}
+
+
+def label_efficiency(runs: list[Run]) -> dict[str, dict[float, dict[str, list[float]]]]:
+    """Detector results by start and label fraction: ``{start: {fraction: {metric: values}}}``.
+
+    Detect-train runs whose options differ only in label fraction, budget and seed form one
+    start, named by the run name without its fraction (``detect-imagenet-10`` and
+    ``detect-imagenet-100`` are start ``detect-imagenet``); the values are one per seed.
+    """
+    starts: dict[str, dict[float, dict[str, list[float]]]] = {}
+    names: dict[str, str] = {}
+    for run in runs:
+        if run.command != "detect-train" or not run.metrics:
+            continue
+        fraction = float(run.options.get("label-fraction", 1.0))
+        shared = {k: v for k, v in run.options.items() if k not in _PER_FRACTION}
+        key = json.dumps(shared, sort_keys=True, default=str)
+        percent = f"{100 * fraction:g}"
+        parts = [part for part in run.base_name.split("-") if part != percent]
+        name = names.setdefault(key, "-".join(parts) or run.base_name)
+        points = starts.setdefault(name, {}).setdefault(fraction, {})
+        for metric in EFFICIENCY_METRICS:
+            if metric in run.metrics:
+                points.setdefault(metric, []).append(run.metrics[metric])
+    return {name: points for name, points in starts.items() if len(points) > 1}
+
+
+def plot_label_efficiency(runs: list[Run], path: Path) -> Path | None:
+    """VOC07 AP50 and loc. acc@0.7 against label fraction, one line per start, the seed spread
+    (mean ± std) as a band; None unless some start was run at two fractions or more."""
+    import statistics
+
+    starts = label_efficiency(runs)
+    if not starts:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(EFFICIENCY_METRICS), figsize=(10, 4), dpi=110)
+    for axis, metric in zip(axes, EFFICIENCY_METRICS, strict=True):
+        for name, points in starts.items():
+            fractions = sorted(f for f in points if points[f].get(metric))
+            means = [statistics.mean(points[f][metric]) for f in fractions]
+            spreads = [
+                statistics.stdev(points[f][metric]) if len(points[f][metric]) > 1 else 0.0
+                for f in fractions
+            ]
+            percents = [100 * f for f in fractions]
+            (line,) = axis.plot(percents, means, marker="o", label=name)
+            low = [m - s for m, s in zip(means, spreads, strict=True)]
+            high = [m + s for m, s in zip(means, spreads, strict=True)]
+            axis.fill_between(percents, low, high, color=line.get_color(), alpha=0.2)
+        axis.set_xscale("log")
+        axis.set_xlabel("labelled training images (%)")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
