@@ -20,6 +20,7 @@ from condet.errors import CondetError
 from condet.experiment import (
     Run,
     _changes,
+    comparison_sentences,
     load_protocol,
     plan_runs,
     read_record,
@@ -114,6 +115,56 @@ def test_protocol_file_needs_named_runs(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({"runs": [{"name": "a", "command": "ood"}, {"name": "a"}]}))
     with pytest.raises(CondetError, match="run 2 needs a name and a command"):
+        load_protocol(path)
+
+
+def cell(mean, std, n):
+    return {"mean": mean, "std": std, "n": n}
+
+
+@pytest.mark.parametrize(
+    ("second", "verdict"),
+    [
+        # 0.05 apart with spreads 0.03 and 0.01: within 2 x 0.03, no difference
+        (cell(0.65, 0.01, 2), "the difference (+0.050) is smaller than twice the seed spread"),
+        (cell(0.75, 0.01, 2), "ranked is higher by 0.150, more than twice the seed spread (0.060)"),
+        (cell(0.45, 0.01, 3), "ranked is lower by 0.150, more than twice the seed spread (0.060)"),
+        (cell(0.90, 0.0, 1), "one seed gives no spread, so no conclusion"),
+    ],
+)
+def test_comparison_sentence_says_what_the_spread_allows(second, verdict):
+    rows = [
+        {"run": "supcon", "command": "ood", "seeds": 2, "NCM top-1": cell(0.60, 0.03, 2)},
+        {"run": "ranked", "command": "ood", "seeds": 2, "NCM top-1": second},
+    ]
+    (sentence,) = comparison_sentences(
+        rows, [{"runs": ["supcon", "ranked"], "metric": "NCM top-1"}]
+    )
+    assert sentence.startswith("NCM top-1: ranked ") and "vs supcon 0.600 ± 0.030" in sentence
+    assert verdict in sentence
+
+
+def test_comparison_of_a_run_without_result_says_so():
+    rows = [{"run": "supcon", "command": "ood", "seeds": 1, "NCM top-1": cell(0.6, 0.0, 1)}]
+    comparison = {"runs": ["supcon", "ranked"], "metric": "NCM top-1"}
+    assert comparison_sentences(rows, [comparison]) == [
+        "NCM top-1, ranked vs supcon: ranked has no result yet."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("comparison", "message"),
+    [
+        ({"runs": ["a"], "metric": "m"}, "needs two runs and a metric"),
+        ({"runs": ["a", "b"]}, "needs two runs and a metric"),
+        ({"runs": ["a", "zz"], "metric": "m"}, "comparison of 'zz', which is no run"),
+    ],
+)
+def test_protocol_comparisons_are_checked(tmp_path, comparison, message):
+    runs = [{"name": "a", "command": "ood"}, {"name": "b", "command": "ood"}]
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"runs": runs, "comparisons": [comparison]}))
+    with pytest.raises(CondetError, match=message):
         load_protocol(path)
 
 

@@ -19,6 +19,8 @@ device and timings. ::
         command: explain
         args: ["{data}"]
         options: {kind: encoder, model: ["supcon={run:supcon}"]}
+    comparisons:                    # one sentence each in results.md and report.html
+      - {runs: [supcon, ranked], metric: NCM top-1}
     smoke:                          # merged into a command's options under --smoke
       ood: {epochs: 1, max-steps: 2}
       synthetic: {images: 40}       # and into the synthetic set's settings
@@ -143,6 +145,13 @@ def load_protocol(path: Path) -> dict[str, Any]:
         if run["name"] in names:
             raise CondetError(f"{path}: two runs are named {run['name']!r}")
         names.add(run["name"])
+    for comparison in protocol.get("comparisons") or []:
+        compared = comparison.get("runs") if isinstance(comparison, dict) else None
+        if not (isinstance(compared, list) and len(compared) == 2 and comparison.get("metric")):
+            raise CondetError(f"{path}: a comparison needs two runs and a metric: {comparison}")
+        unknown = [name for name in compared if name not in names]
+        if unknown:
+            raise CondetError(f"{path}: comparison of {unknown[0]!r}, which is no run")
     return protocol
 
 
@@ -304,6 +313,48 @@ def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
+def comparison_sentences(
+    rows: list[dict[str, Any]], comparisons: Sequence[dict[str, Any]]
+) -> list[str]:
+    """One sentence per comparison ``{runs: [A, B], metric: M}``: B against A on M, over seeds.
+
+    A difference smaller than twice the larger seed spread (std) is reported as no
+    difference; with one seed on either side there is no spread, and no conclusion.
+    """
+    by_name = {row["run"]: row for row in rows}
+    sentences = []
+    for comparison in comparisons:
+        (first, second), metric = comparison["runs"], comparison["metric"]
+        values = [by_name.get(name, {}).get(metric) for name in (first, second)]
+        if None in values:
+            missing = first if values[0] is None else second
+            sentences.append(f"{metric}, {second} vs {first}: {missing} has no result yet.")
+            continue
+        base, other = values
+        difference = other["mean"] - base["mean"]
+        stated = (
+            f"{metric}: {second} {format_value(other)} vs {first} {format_value(base)} "
+            f"({other['n']} and {base['n']} seeds)"
+        )
+        if min(base["n"], other["n"]) < 2:
+            sentences.append(f"{stated}; one seed gives no spread, so no conclusion.")
+            continue
+        margin = 2 * max(base["std"], other["std"])
+        if abs(difference) < margin:
+            verdict = (
+                f"the difference ({difference:+.3f}) is smaller than twice the seed spread "
+                f"({margin:.3f}): no difference"
+            )
+        else:
+            direction = "higher" if difference > 0 else "lower"
+            verdict = (
+                f"{second} is {direction} by {abs(difference):.3f}, more than twice the seed "
+                f"spread ({margin:.3f})"
+            )
+        sentences.append(f"{stated}; {verdict}.")
+    return sentences
+
+
 def markdown_tables(rows: list[dict[str, Any]]) -> str:
     """One Markdown table per command: ``mean ± std`` where a run repeats over seeds."""
     text = []
@@ -411,12 +462,17 @@ def run_experiment(
         run.metrics = collect_metrics(run)
         done.append(run)
     rows = summary_rows(done)
-    write_text_atomic(out / "results.md", f"# {name}\n\n" + markdown_tables(rows))
+    findings = comparison_sentences(rows, protocol.get("comparisons") or [])
+    text = f"# {name}\n\n"
+    if findings:
+        text += "## What the numbers show\n\n" + "".join(f"- {line}\n" for line in findings)
+        text += "\n"
+    write_text_atomic(out / "results.md", text + markdown_tables(rows))
     write_text_atomic(out / "results.json", json.dumps(rows, indent=2))
     _write_csv(done, out / "results.csv")
     timings = {run.name: round(run.seconds, 1) for run in done}
     write_text_atomic(out / "timings.json", json.dumps(timings, indent=2))
-    write_report(out, name, protocol.get("description", ""), done, rows, resolved)
+    write_report(out, name, protocol.get("description", ""), done, rows, resolved, findings)
     return out
 
 

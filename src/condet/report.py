@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +51,16 @@ def write_report(
     runs: list[Run],
     rows: list[dict[str, Any]],
     protocol: dict[str, Any],
+    findings: Sequence[str] = (),
 ) -> Path:
-    """Write ``out/report.html`` and return its path."""
+    """Write ``out/report.html`` and return its path; ``findings`` are the sentences of the
+    protocol's comparisons (:func:`condet.experiment.comparison_sentences`)."""
     parts = [f"<h1>{html.escape(name)}</h1>"]
     if description:
         parts.append(f"<p>{html.escape(description)}</p>")
+    if findings:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in findings)
+        parts.append(f"<h2>What the numbers show</h2><ul>{items}</ul>")
     parts.append("<h2>Results</h2>")
     parts += [_table(rows, command) for command in dict.fromkeys(r["command"] for r in rows)]
     losses = plot_losses(runs, out / "losses.png")
