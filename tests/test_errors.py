@@ -236,3 +236,9 @@ def test_a_diverging_training_run_is_one_line_not_an_internal_error(
     line = one_error_line(capsys)
     assert re.match(r"training diverged: the detection loss is (nan|-?inf) at step \d+", line)
     assert "lower --lr" in line
+
+
+def test_sync_batchnorm_on_a_cpu_is_one_line(cats_and_dogs, tmp_path, capsys):
+    argv = classify_argv(cats_and_dogs, tmp_path / "run", "--accelerator", "cpu")
+    assert main([*argv, "--sync-batchnorm", "--max-steps", "1"]) == 1
+    assert one_error_line(capsys).startswith("--sync-batchnorm needs GPUs")

@@ -196,9 +196,18 @@ def _run_detect_train(args: argparse.Namespace) -> int:
     from condet.train.detect import detect_train
 
     run = detect_train(_training_config(DetectConfig, args))
-    print((run / "metrics.md").read_text(), end="")
-    print(f"detector and metrics written to {run}")
+    if _is_global_zero():
+        print((run / "metrics.md").read_text(), end="")
+        print(f"detector and metrics written to {run}")
     return 0
+
+
+def _is_global_zero() -> bool:
+    """Whether this is the process that evaluates and writes the results (the only one
+    without DDP): the others of a multi-process run end after training."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def _add_predict(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -296,8 +305,9 @@ def _run_classify(args: argparse.Namespace) -> int:
     if args.requires_withheld and not config.withhold:
         raise CondetError("condet ood needs --withhold CLASS [CLASS ...]")
     run = classify_train(config)
-    print((run / "results.md").read_text(), end="")
-    print(f"encoder and results written to {run}")
+    if _is_global_zero():
+        print((run / "results.md").read_text(), end="")
+        print(f"encoder and results written to {run}")
     return 0
 
 

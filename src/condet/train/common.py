@@ -30,6 +30,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -298,7 +299,7 @@ def make_trainer(
         TensorBoardLogger(run, name="logs", version="", default_hp_metric=False),
     ]
     devices: int | str = int(options.devices) if options.devices.isdigit() else options.devices
-    return L.Trainer(
+    trainer = L.Trainer(
         default_root_dir=run,
         max_epochs=max_epochs,
         max_steps=options.max_steps,
@@ -318,6 +319,12 @@ def make_trainer(
         num_sanity_val_steps=0,
         enable_checkpointing=False,  # LastCheckpoint writes the checkpoints
     )
+    if options.sync_batchnorm and isinstance(trainer.accelerator, CPUAccelerator):
+        raise CondetError(
+            "--sync-batchnorm needs GPUs: torch's SyncBatchNorm has no CPU kernel; leave it off "
+            "on CPUs (each process then normalises over its own batch)"
+        )
+    return trainer
 
 
 def cosine_with_warmup(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
