@@ -17,7 +17,9 @@ test: $(VENV)/.installed-dev
 # The tests that start several processes, whose failures (a crash at shutdown, a hang) can be
 # rare: `make test-repeat` runs them N times in a row and fails if any run failed.
 MULTIPROCESS_TESTS := tests/losses/test_distributed.py \
-	tests/train/test_pretrain.py::test_ddp_with_two_cpu_processes
+	tests/train/test_pretrain.py::test_ddp_with_two_cpu_processes \
+	tests/train/test_detect.py::test_two_ddp_processes_train_as_one_process \
+	tests/train/test_classify.py::test_two_ddp_processes_train_and_process_zero_writes_the_results
 N ?= 50
 
 test-repeat: $(VENV)/.installed-dev

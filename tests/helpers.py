@@ -1,4 +1,4 @@
-"""Builders of small data sets on disk for tests."""
+"""Builders of small data sets on disk, and subprocess and weight-comparison helpers, for tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -115,3 +116,24 @@ def kill_after_checkpoint(
     time.sleep(settle)
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+def update_agreement(
+    start: dict[str, Any], reference: dict[str, Any], other: dict[str, Any]
+) -> tuple[float, float]:
+    """How far ``other``'s training moved the weights from ``start`` as ``reference``'s did:
+    ``(|other - reference| / |reference - start|, cosine of the two updates)``, over the
+    floating-point parameters (BatchNorm running statistics left out)."""
+    import torch
+
+    keys = [
+        key for key, value in start.items() if value.is_floating_point() and "running_" not in key
+    ]
+
+    def flat(weights: dict[str, Any]) -> torch.Tensor:
+        return torch.cat([weights[key].double().flatten() for key in keys])
+
+    origin, expected, got = flat(start), flat(reference), flat(other)
+    distance = (got - expected).norm() / (expected - origin).norm()
+    cosine = torch.nn.functional.cosine_similarity(expected - origin, got - origin, dim=0)
+    return float(distance), float(cosine)

@@ -196,3 +196,20 @@ def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
     weights = [torch.load(run / "encoder.pt", weights_only=True) for run in (straight, killed)]
     state_dicts = [saved["state_dict"] for saved in weights]
     assert all(torch.equal(state_dicts[0][key], state_dicts[1][key]) for key in state_dicts[0])
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_train_and_process_zero_writes_the_results(synthetic_root, tmp_path):
+    """A 2-process gloo run ends like a 1-process one, with the encoder and results written
+    once (process 1 used to crash reading results.md). Its weights do not follow the 1-process
+    run's: each process draws its own views and normalises BatchNorm over its own crops (the
+    gathered loss itself is exact: tests/losses/test_distributed.py); docs/results.md."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    run = tmp_path / "two"
+    argv = classify_args(synthetic_root, run, "--accelerator", "cpu", "--epochs", "1")
+    argv += ["--batch-size", "8", "--devices", "2", "--strategy", "ddp"]
+    assert condet_process(*argv, environment=environment).wait() == 0
+    results = json.loads((run / "results.json").read_text())
+    assert 0 <= results["ncm"]["top1"] <= 1
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > 0
+    assert (run / "encoder.pt").is_file()
