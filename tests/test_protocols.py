@@ -150,3 +150,5 @@ def test_every_protocol_runs_under_smoke(path, tmp_path, monkeypatch, request, c
         else:
             assert run.base_name in rows, f"{run.name} has no result"
     assert (out / "report.html").is_file()
+    findings = (out / "results.md").read_text().split("## What the numbers show")
+    assert len(findings) == (2 if protocol.get("comparisons") else 1)
