@@ -7,7 +7,12 @@ import pytest
 import yaml
 
 from condet.data import SYNTHETIC_CLASSES, generate_synthetic, load_voc
-from condet.data.synthetic import SHAPE_FAMILIES, SYNTHETIC_RANKINGS, render_scene
+from condet.data.synthetic import (
+    SHAPE_FAMILIES,
+    SYNTHETIC_RANKINGS,
+    _place_object,
+    render_scene,
+)
 from condet.errors import CondetError
 
 
@@ -43,9 +48,36 @@ def test_layout_classes_and_splits(synthetic_root):
     trainval = load_voc(synthetic_root, "trainval")
     assert trainval.classes == list(SYNTHETIC_CLASSES) and len(SYNTHETIC_CLASSES) == 10
     for image in trainval:
-        assert 1 <= len(image) <= 4
+        assert 1 <= len(image) <= 3
         assert (image.boxes[:, 2:] - image.boxes[:, :2] >= 9).all()
         assert (image.boxes[:, :2] >= 1).all() and (image.boxes[:, 2:] <= 256).all()
+
+
+def test_objects_are_large_and_visible_enough_to_learn_in_a_few_hundred_steps():
+    # The demo's detectors see the scenes at 160 px and its encoders 64 px crops: an object
+    # inside the image spans at least 7% of the side, and none is hidden enough to be difficult.
+    scenes = [render_scene(index, seed=0)[1] for index in range(60)]
+    for objects in scenes:
+        whole = ~np.asarray(objects.truncated, bool)
+        sides = objects.boxes[:, 2:] - objects.boxes[:, :2] + 1
+        assert (sides[whole] >= 0.07 * 256).all()
+        assert not any(objects.difficult)
+    assert sum(len(objects) for objects in scenes) >= 1.8 * len(scenes)
+
+
+def test_ellipses_stay_ellipses_in_their_square_crops():
+    # A crop stretches the box to a square: an ellipse along an axis would fill it as fully as
+    # a circle (pi / 4), a diagonal one leaves more of its box empty.
+    fill = {"circle": [], "ellipse": []}
+    rng = np.random.default_rng(0)
+    while min(len(values) for values in fill.values()) < 20:
+        obj = _place_object(rng, 256, [])
+        if obj is None or obj["name"] not in fill or obj["inside_fraction"] < 0.999:
+            continue
+        inside = obj["alpha"] > 0.5
+        rows, cols = inside.any(axis=1).sum(), inside.any(axis=0).sum()
+        fill[obj["name"]].append(obj["alpha"].sum() / (rows * cols))
+    assert min(fill["circle"]) > 0.74 and max(fill["ellipse"]) < 0.73
 
 
 def test_rankings_file_lists_every_class_and_the_families(synthetic_root):

@@ -1,18 +1,25 @@
-"""The embedded synthetic data set: cluttered scenes of shapes whose classes form families.
+"""The embedded synthetic data set: scenes of shapes whose classes form families.
 
-Every scene (256x256 by default) holds 1-4 objects of ten shape classes in three families:
+Every scene (256x256 by default) holds 1-3 objects of ten shape classes in three families:
 
 - round: circle, ellipse, ring
 - angular: triangle, square, pentagon, hexagon
 - spiky: star, cross, burst
 
 Colour, texture, size, rotation and position are random and independent of the class, the
-background is a gradient with line and blob clutter, later objects occlude earlier ones and
-objects may be cut by the image border. Only the outline tells the class, and outlines in a
-family really are alike (a hexagon is nearly a circle, a burst nearly a star), so class
-similarity is real and ranked contrastive losses have something to learn. The data set is
-written in Pascal VOC layout, with a ``rankings.yaml`` of the families beside it, so every
-condet command runs on it without special cases.
+background is a gradient with a few lines and blobs as distractors, later objects may occlude
+earlier ones and objects may be cut by the image border. Only the outline tells the class, and
+outlines in a family really are alike (a hexagon is nearly a circle, a burst nearly a star), so
+class similarity is real and ranked contrastive losses have something to learn.
+
+The scenes are sized for the demo, whose every model must learn its task in a few hundred CPU
+steps: objects are large (radius 9-20% of the side: 35-100 px across in a 256 px scene, 20-65
+px at the demo detectors' 160 px), at most three per scene, at least 60% visible, with fills
+fainter than their outlines and little clutter. An object's crop (its box stretched to a
+square) still shows its class: ellipses lie diagonally, since one along an axis would become a
+circle, and the other shapes are stretched by at most 6% per axis. The data set is written in
+Pascal VOC layout, with a ``rankings.yaml`` of the families beside it, so every condet command
+runs on it without special cases.
 
 Generation is deterministic: image ``i`` depends only on the seed and ``i``, and the same seed
 gives byte-identical annotation files.
@@ -59,6 +66,9 @@ SYNTHETIC_RANKINGS: dict[str, list[str]] = {
     "cross": ["star", "burst"],
     "burst": ["star", "cross"],
 }
+# Objects per scene (1..MAX_OBJECTS) and their radius as a fraction of the image side.
+MAX_OBJECTS = 3
+RADIUS_RANGE = (0.09, 0.2)
 SPLIT_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 _MARKER = "condet-synthetic.json"
 _SUPERSAMPLE = 2
@@ -144,14 +154,14 @@ def render_scene(
     """Scene ``index`` of the data set with ``seed``: uint8 ``[H, W, 3]`` pixels and objects.
 
     Boxes are VOC-style (1-based inclusive pixel indices) around each object's pixels inside the
-    image. An object less than 60% visible (occluded by later objects) is ``difficult``; one cut
-    by the border is ``truncated``.
+    image. An object less than 60% visible (occluded by later objects) would be ``difficult``,
+    which placement rules out; one cut by the border is ``truncated``.
     """
     rng = np.random.default_rng([seed, index])
     size = image_size
     canvas = _background(rng, size)
     placed: list[dict[str, object]] = []
-    for _ in range(int(rng.integers(1, 5))):
+    for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
         obj = _place_object(rng, size, placed)
         if obj is None:
             continue
@@ -189,17 +199,21 @@ def render_scene(
 def _place_object(
     rng: np.random.Generator, size: int, placed: list[dict[str, object]]
 ) -> dict[str, object] | None:
-    """A new object that keeps every earlier object at least 45% visible, or None."""
+    """A new object that keeps every earlier object at least 60% visible, or None."""
     for _ in range(30):
         name = SYNTHETIC_CLASSES[int(rng.integers(len(SYNTHETIC_CLASSES)))]
-        radius = rng.uniform(0.055, 0.17) * size
+        radius = rng.uniform(*RADIUS_RANGE) * size
         center = rng.uniform(0.3 * radius, size - 0.3 * radius, size=2)
-        if placed and rng.uniform() < 0.4:
-            # Close to an earlier object, so that occlusion (and difficult objects) happen.
+        if placed and rng.uniform() < 0.15:
+            # Close to an earlier object, so that occlusion happens.
             neighbour = placed[int(rng.integers(len(placed)))]
             center = neighbour["center"] + rng.normal(0, radius, size=2)
         outer, hole = _outline(name, rng)
         angle = rng.uniform(0, 2 * math.pi)
+        if name == "ellipse":
+            # Crops stretch every box to a square, which turns an ellipse lying along an axis
+            # into a circle; a diagonal one stays an ellipse in its crop.
+            angle = rng.uniform(math.radians(25), math.radians(65)) + math.pi / 2 * rng.integers(4)
         rotation = np.array(
             [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
         )
@@ -212,7 +226,7 @@ def _place_object(
         if inside_fraction < 0.5 or inside.any(axis=0).sum() < 10 or inside.any(axis=1).sum() < 10:
             continue
         if any(
-            (earlier["visible"] * (1 - alpha)).sum() < 0.45 * earlier["alpha"].sum()
+            (earlier["visible"] * (1 - alpha)).sum() < 0.6 * earlier["alpha"].sum()
             for earlier in placed
         ):
             continue
@@ -265,7 +279,7 @@ def _outline(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
     else:
         raise ValueError(f"unknown shape {name!r}")
     if name != "ellipse":
-        stretch = rng.uniform(0.88, 1.12, size=2)
+        stretch = rng.uniform(0.94, 1.06, size=2)
         outer = outer * stretch
         hole = None if hole is None else hole * stretch
     return outer, hole
@@ -320,7 +334,9 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """An object's fill: solid, stripes, checks, dots or a gradient in two random colours."""
     first = _random_colour(rng, (0.5, 1.0), (0.55, 1.0))
-    second = _random_colour(rng, (0.3, 1.0), (0.3, 1.0))
+    # The pattern's second colour lies between the first and a random one, so patterns stay
+    # fainter than the outline, which alone tells the class.
+    second = 0.5 * first + 0.5 * _random_colour(rng, (0.3, 1.0), (0.3, 1.0))
     x, y = _grid(size)
     angle = rng.uniform(0, math.pi)
     along = x * math.cos(angle) + y * math.sin(angle)
@@ -353,9 +369,9 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     weight = ((along - along.min()) / (np.ptp(along) + 1e-9))[..., None]
     image = Image.fromarray(np.uint8(first * (1 - weight) + second * weight))
     draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(4, 13))):
+    for _ in range(int(rng.integers(2, 8))):
         colour = tuple(int(c) for c in _random_colour(rng, (0.0, 0.7), (0.2, 0.95)))
-        if rng.uniform() < 0.5:
+        if rng.uniform() < 0.7:
             start, end = rng.uniform(0, size, size=2), rng.uniform(0, size, size=2)
             draw.line([tuple(start), tuple(end)], fill=colour, width=int(rng.integers(1, 4)))
         else:
