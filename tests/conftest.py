@@ -30,3 +30,17 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_synthetic(
         tmp_path_factory.mktemp("synthetic"), images=40, seed=0, progress=False
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the full-budget demo test unless the marker expression names it.
+
+    addopts' ``-m "not demo_budget"`` is replaced by any ``-m`` on the command line, so
+    ``pytest -m "not slow"`` would otherwise start an 11-CPU-minute run.
+    """
+    if "demo_budget" in (config.option.markexpr or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("demo_budget") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept

@@ -240,7 +240,7 @@ def test_report_renders_in_headless_chromium(smoke_demo, tmp_path):
     dom = subprocess.run(
         [*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
     ).stdout
-    assert "<table>" in dom and "detect-simclr" in dom and dom.count("<img") >= 6
+    assert "<table>" in dom and "detect-imagenet-simclr" in dom and dom.count("<img") >= 6
     subprocess.run(
         [*browser, "--window-size=1200,2400", f"--screenshot={screenshot}", url],
         capture_output=True,

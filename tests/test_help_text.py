@@ -16,10 +16,10 @@ def help_text(capsys, *argv: str) -> str:
     return " ".join(capsys.readouterr().out.split())
 
 
-def test_demo_help_says_20_percent(capsys):
+def test_demo_help_names_its_two_comparisons(capsys):
     text = help_text(capsys, "demo")
-    assert "20% of the labels" in text
-    assert "20%%" not in text
+    assert "from ImageNet and from ImageNet + SimCLR" in text
+    assert "SupCon and ranked crop encoders" in text
 
 
 @pytest.mark.parametrize("path", [(), *subcommand_paths(build_parser())], ids=" ".join)

@@ -42,11 +42,13 @@ def _add_demo(commands: argparse._SubParsersAction, common: argparse.ArgumentPar
         "demo",
         parents=[common],
         help="run the end-to-end pipeline on the embedded synthetic data set",
-        description="Generate the embedded synthetic data set, SimCLR-pretrain a backbone, "
-        "fine-tune Faster R-CNN from it and from random weights at 20% of the labels, train "
-        "SupCon and ranked crop encoders with two classes withheld, run the open-set "
-        "detector, explain with Grad-CAM, and write RUN/report.html. Finished steps are kept, "
-        "so a second run only rebuilds the report.",
+        description="Generate the embedded synthetic data set and, from the ImageNet weights "
+        "of EfficientNet-Lite0, continue with SimCLR on its images; fine-tune Faster R-CNN from "
+        "ImageNet and from ImageNet + SimCLR, train SupCon and ranked crop encoders with the "
+        "spiky family withheld as unknown (seeds 0 and 1 each), run the open-set detector, "
+        "explain with Grad-CAM, and write RUN/report.html, with one sentence per comparison "
+        "on what its numbers show. About 11 CPU-minutes; finished steps are kept, so a second "
+        "run only rebuilds the report.",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
     demo.add_argument("--smoke", action="store_true", help="a few steps of every stage")
