@@ -194,6 +194,13 @@ class DetectConfig(TrainingOptions):
     lr: float = field(default=0.02, metadata={"help": "learning rate per 16 images of batch"})
     weight_decay: float = field(default=1e-4, metadata={"help": "weight decay (not on norms)"})
     warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps"})
+    clip_grad_norm: float = field(
+        default=0.0,
+        metadata={
+            "help": "clip the gradient's norm to this (0: off): keeps a short run at a high "
+            "rate from diverging"
+        },
+    )
     eval_every: int = field(
         default=0, metadata={"help": "evaluate every N epochs as well as at the end (0: end)"}
     )

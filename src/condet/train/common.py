@@ -291,8 +291,10 @@ def make_trainer(
     max_epochs: int,
     callbacks: list[L.Callback] | None = None,
     log_every: int = 10,
+    clip_grad_norm: float = 0.0,
 ) -> L.Trainer:
-    """A Lightning trainer writing checkpoints and CSV / TensorBoard logs into ``run``."""
+    """A Lightning trainer writing checkpoints and CSV / TensorBoard logs into ``run``, clipping
+    the gradient norm to ``clip_grad_norm`` when it is above 0."""
     checkpoint = LastCheckpoint(run / "checkpoints" / "last.ckpt", options.checkpoint_every)
     loggers = [
         CSVLogger(run, name="logs", version=""),
@@ -309,6 +311,7 @@ def make_trainer(
         strategy=options.strategy,
         precision=options.precision,
         sync_batchnorm=options.sync_batchnorm,
+        gradient_clip_val=clip_grad_norm or None,
         callbacks=[TrainingTime(), checkpoint, *(callbacks or [])],
         logger=loggers,
         plugins=[AtomicCheckpointIO()],

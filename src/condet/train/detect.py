@@ -294,6 +294,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         max_epochs=config.epochs,
         callbacks=[evaluation, *(callbacks or [])],
         log_every=max(1, min(10, len(labelled) // config.batch_size)),
+        clip_grad_norm=config.clip_grad_norm,
     )
     sampler = StepBatchSampler(
         len(dataset),
