@@ -229,3 +229,13 @@ def test_two_ddp_processes_train_as_one_process(synthetic_root, tmp_path):
     )
     distance, cosine = update_agreement(start, one, two)
     assert distance < 0.1 and cosine > 0.99, (distance, cosine)
+
+
+def test_clip_grad_norm_reaches_the_trainer(tmp_path):
+    from condet.configs import DetectConfig
+    from condet.train.common import make_trainer
+
+    clipped = make_trainer(DetectConfig(), tmp_path / "a", max_epochs=1, clip_grad_norm=10)
+    assert clipped.gradient_clip_val == 10
+    assert clipped.gradient_clip_algorithm == "norm"
+    assert make_trainer(DetectConfig(), tmp_path / "b", max_epochs=1).gradient_clip_val is None
