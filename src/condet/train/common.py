@@ -312,6 +312,7 @@ def make_trainer(
         precision=options.precision,
         sync_batchnorm=options.sync_batchnorm,
         gradient_clip_val=clip_grad_norm or None,
+        gradient_clip_algorithm="norm" if clip_grad_norm else None,
         callbacks=[TrainingTime(), checkpoint, *(callbacks or [])],
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
