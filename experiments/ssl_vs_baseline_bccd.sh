@@ -10,11 +10,13 @@ protocol=configs/experiments/ssl_vs_baseline_bccd.yaml
 out=runs/ssl_vs_baseline_bccd
 first=(simclr-imagenette simclr features-imagenette-simclr-imagenette features-imagenette-simclr
        features-bccd-simclr detect-imagenet-simclr-10 detect-simclr-10 detect-imagenet-simclr-100
-       detect-simclr-100)
+       detect-simclr-100 imagenet-simclr-lr001 imagenet-simclr-crops detect-imagenet-simclr-lr001-10
+       detect-imagenet-simclr-crops-10)
 second=(imagenet-simclr features-imagenette-random features-imagenette-imagenet
         features-imagenette-imagenet-simclr features-bccd-random features-bccd-imagenet
         features-bccd-imagenet-simclr detect-imagenet-10 detect-random-10 detect-imagenet-100
-        detect-random-100)
+        detect-random-100 imagenet-simclr-160 imagenet-simclr-long detect-imagenet-simclr-160-10
+        detect-imagenet-simclr-long-10 detect-imagenet-bn-10 detect-imagenet-simclr-bn-10 gradcam)
 mkdir -p "$out"
 condet experiment "$protocol" --out "$out" --only "${first[@]}" >> "$out/first.log" 2>&1 &
 condet experiment "$protocol" --out "$out" --only "${second[@]}" >> "$out/second.log" 2>&1 &
