@@ -211,6 +211,13 @@ def test_demo_smoke_writes_tables_and_a_self_contained_report(smoke_demo):
 
 
 @pytest.mark.slow
+def test_finished_smoke_runs_keep_their_weights_but_no_checkpoints(smoke_demo):
+    assert (smoke_demo / "simclr" / "backbone.safetensors").is_file()
+    assert (smoke_demo / "detect-imagenet-simclr-s0" / "metrics.json").is_file()
+    assert sorted(smoke_demo.glob("*/checkpoints")) == []
+
+
+@pytest.mark.slow
 def test_same_protocol_and_seed_give_the_same_table(smoke_demo, tmp_path):
     from condet.cli import main
 

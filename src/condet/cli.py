@@ -376,7 +376,9 @@ def _add_experiment(commands: argparse._SubParsersAction, common: argparse.Argum
     experiment.add_argument("--data", help="data set replacing the protocol's {data}")
     experiment.add_argument("--out", type=Path, help="experiment folder (default runs/NAME)")
     experiment.add_argument(
-        "--smoke", action="store_true", help="a few steps of every run, to check a protocol"
+        "--smoke",
+        action="store_true",
+        help="a few steps of every run, to check a protocol (finished runs keep no checkpoints/)",
     )
     experiment.add_argument(
         "--only",

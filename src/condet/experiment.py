@@ -452,6 +452,11 @@ def run_experiment(
             if main(argv) != 0:
                 raise CondetError(f"run {run.name} failed; the experiment stops here")
             run.seconds = time.perf_counter() - start
+            if smoke:
+                # A finished smoke run is never resumed, and a detector's last.ckpt (weights
+                # and optimizer state) is hundreds of MB: over a protocol's runs they would
+                # fill a small disk.
+                shutil.rmtree(run.folder / "checkpoints", ignore_errors=True)
             records[run.name] = wanted | {
                 "finished": True,
                 "argv": run.argv,
