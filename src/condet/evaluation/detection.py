@@ -52,19 +52,7 @@ def _detections(det: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndar
     return boxes, scores, labels
 
 
-def voc_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """IoU ``[len(boxes), len(others)]`` with the devkit's inclusive pixels (+1 in sizes)."""
-    ix1 = np.maximum(boxes[:, None, 0], others[None, :, 0])
-    iy1 = np.maximum(boxes[:, None, 1], others[None, :, 1])
-    ix2 = np.minimum(boxes[:, None, 2], others[None, :, 2])
-    iy2 = np.minimum(boxes[:, None, 3], others[None, :, 3])
-    intersection = np.clip(ix2 - ix1 + 1, 0, None) * np.clip(iy2 - iy1 + 1, 0, None)
-    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
-    other_area = (others[:, 2] - others[:, 0] + 1) * (others[:, 3] - others[:, 1] + 1)
-    return intersection / (area[:, None] + other_area[None, :] - intersection)
-
-
-def average_precision(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool) -> float:
+def voc_average_precision(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool) -> float:
     """The devkit's AP: 11-point interpolated (VOC2007) or the area under the monotone PR curve."""
     if use_07_metric:
         points = [
@@ -134,7 +122,14 @@ def _best_ground_truth(
 
 
 def _paired_voc_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """:func:`voc_iou` of ``boxes [D, 4]`` with their own ``others [D, W, 4]``: ``[D, W]``."""
+    """The devkit's IoU of ``boxes [D, 4]`` with their own ``others [D, W, 4]``: ``[D, W]``.
+
+    The devkit counts pixels inclusively, so widths and heights are ``x2 - x1 + 1`` and
+    ``y2 - y1 + 1``: not ``torchvision.ops.box_iou`` (continuous coordinates, used for COCO AP
+    and :func:`localization_metrics`), whose values differ and would change which detections
+    clear the threshold. Paired rather than all-pairs because each detection is compared only
+    with the boxes of its own image (see :func:`_best_ground_truth`).
+    """
     boxes = boxes[:, None, :]
     ix1 = np.maximum(boxes[..., 0], others[..., 0])
     iy1 = np.maximum(boxes[..., 1], others[..., 1])
@@ -215,7 +210,7 @@ def voc_ap(
         fp = np.cumsum(~true_positive)
         recall = tp / match["positives"]
         precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
-        per_class[label] = average_precision(recall, precision, use_07_metric)
+        per_class[label] = voc_average_precision(recall, precision, use_07_metric)
     mean = float(np.mean(list(per_class.values()))) if per_class else 0.0
     return {"mAP": mean, "per_class": per_class}
 

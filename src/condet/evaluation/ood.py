@@ -30,45 +30,27 @@ def ood_metrics(
 ) -> dict[str, float]:
     """AUROC, AUPR-in, AUPR-out and FPR at 95% TPR, with OOD as the positive class.
 
-    AUROC is the Mann-Whitney statistic (ties count one half); AUPR is average precision over
-    the distinct thresholds, as scikit-learn computes it, with OOD positive (``aupr_out``) or
-    in-distribution positive and the scores negated (``aupr_in``); ``fpr@95tpr`` is the
-    fraction of in-distribution samples flagged OOD at the highest threshold that flags at
-    least 95% of the OOD samples. Written with numpy so that they can be checked against
-    scikit-learn, which the tests do.
+    All four are scikit-learn's: AUROC is ``roc_auc_score`` (ties count one half); AUPR is
+    ``average_precision_score`` (average precision over the distinct thresholds) with OOD
+    positive (``aupr_out``) or in-distribution positive and the scores negated (``aupr_in``);
+    ``fpr@95tpr`` is the fraction of in-distribution samples flagged OOD at the highest
+    threshold of ``roc_curve`` that flags at least 95% of the OOD samples.
     """
+    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
     scores_id = np.asarray(scores_id, np.float64).ravel()
     scores_ood = np.asarray(scores_ood, np.float64).ravel()
     if not len(scores_id) or not len(scores_ood):
         raise ValueError("OOD metrics need in-distribution and OOD samples")
     scores = np.concatenate([scores_id, scores_ood])
     is_ood = np.concatenate([np.zeros(len(scores_id), bool), np.ones(len(scores_ood), bool)])
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)  # average ranks for ties
-    n_id, n_ood = len(scores_id), len(scores_ood)
-    auroc = (ranks[is_ood].sum() - n_ood * (n_ood + 1) / 2) / (n_id * n_ood)
-    thresholds = np.unique(scores_ood)[::-1]
-    flagged_ood = (scores_ood[None, :] >= thresholds[:, None]).mean(1)
-    threshold = thresholds[np.argmax(flagged_ood >= 0.95)]
+    false_positive_rate, true_positive_rate, _ = roc_curve(is_ood, scores, drop_intermediate=False)
     return {
-        "auroc": float(auroc),
-        "aupr_in": average_precision(-scores, ~is_ood),
-        "aupr_out": average_precision(scores, is_ood),
-        "fpr@95tpr": float((scores_id >= threshold).mean()),
+        "auroc": float(roc_auc_score(is_ood, scores)),
+        "aupr_in": float(average_precision_score(~is_ood, -scores)),
+        "aupr_out": float(average_precision_score(is_ood, scores)),
+        "fpr@95tpr": float(false_positive_rate[np.argmax(true_positive_rate >= 0.95)]),
     }
-
-
-def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
-    """``sum_n (R_n - R_{n-1}) P_n`` over the distinct score thresholds, highest first."""
-    order = np.argsort(-scores, kind="stable")
-    scores, positive = scores[order], positive[order]
-    last_of_threshold = np.flatnonzero(np.diff(scores, append=-np.inf) != 0)
-    true_positives = np.cumsum(positive)[last_of_threshold]
-    flagged = last_of_threshold + 1
-    precision = true_positives / flagged
-    recall = true_positives / positive.sum()
-    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
 def max_softmax_score(logits: Tensor) -> Tensor:
