@@ -343,7 +343,7 @@ def _add_pipeline(commands: argparse._SubParsersAction, common: argparse.Argumen
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
-    from condet.pipeline import metrics_table, run_pipeline
+    from condet.pipeline import pipeline_metrics_markdown, run_pipeline
 
     metrics = run_pipeline(
         args.detector,
@@ -356,7 +356,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         progress=args.progress,
     )
-    print(metrics_table(metrics), end="")
+    print(pipeline_metrics_markdown(metrics), end="")
     print(f"predictions and metrics written to {args.out}")
     return 0
 

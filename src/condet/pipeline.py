@@ -169,7 +169,7 @@ def run_pipeline(
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(annotations, dets, len(classes), out / "predictions.json")
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
-    write_text_atomic(out / "metrics.md", metrics_table(metrics))
+    write_text_atomic(out / "metrics.md", pipeline_metrics_markdown(metrics))
     return metrics
 
 
@@ -232,7 +232,7 @@ def _metrics(
     }
 
 
-def metrics_table(metrics: dict[str, Any]) -> str:
+def pipeline_metrics_markdown(metrics: dict[str, Any]) -> str:
     """The pipeline's metrics as a Markdown table."""
     keys = ["AP50_voc07", "AP", "AP50", "rejection_rate", "false_rejection_rate"]
     return (

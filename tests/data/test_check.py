@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from condet.data import DataError
-from condet.data.check import check_dataset, format_report, load_any
+from condet.data.check import check_dataset, format_report
 from tests.helpers import make_voc, voc_xml
 
 
@@ -51,5 +51,3 @@ def test_image_size_mismatch_is_reported(tmp_path):
 def test_not_a_data_set(tmp_path):
     with pytest.raises(DataError, match="not a data set"):
         check_dataset(tmp_path)
-    with pytest.raises(DataError, match="needs a split"):
-        load_any(make_voc(tmp_path / "v", {"a": voc_xml([])}, {"train": ["a"]}))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from condet.cli import main
-from condet.data.check import check_dataset, format_report, load_any
+from condet.data.check import check_dataset, format_report
+from condet.data.load import load_annotations
 from condet.data.voc import voc_split_names
 from tests.helpers import make_voc, voc_xml
 
@@ -54,7 +55,7 @@ def test_cli_check_without_split_exits_0_with_every_split(voc_root, capsys):
 def test_a_split_named_all(tmp_path, capsys):
     annotations = {"a": voc_xml([("cat", (5, 5, 40, 30))]), "b": voc_xml([])}
     root = make_voc(tmp_path / "voc", annotations, {"all": ["a", "b"], "train": ["a"]})
-    assert len(load_any(root, "all")) == 2
+    assert len(load_annotations(root, "all")) == 2
     report = check_dataset(root)
     assert list(report.splits) == ["all", "train"] and len(report.splits["all"]) == 2
     text = format_report(report)

@@ -4,6 +4,7 @@ from condet.data.annotations import Annotations, DataError, DataProblem, ImageAn
 from condet.data.coco import load_coco, parse_coco_json, to_coco_dict, write_coco
 from condet.data.crops import ObjectCropDataset, crop_boxes
 from condet.data.datasets import DetectionDataset, detection_collate, read_rgb
+from condet.data.load import load_annotations
 from condet.data.splits import (
     known_class_ids,
     label_fraction_indices,
@@ -35,6 +36,7 @@ __all__ = [
     "known_class_ids",
     "label_fraction_indices",
     "label_fraction_subset",
+    "load_annotations",
     "load_coco",
     "load_voc",
     "load_yolo",

@@ -16,9 +16,9 @@ from pathlib import Path
 from PIL import Image
 
 from condet.data.annotations import Annotations, DataError, DataProblem, problem_warnings_off
-from condet.data.coco import load_coco
-from condet.data.voc import load_voc, voc_split_names
-from condet.data.yolo import load_yolo, yolo_split_names
+from condet.data.load import detect_format, load_annotations
+from condet.data.voc import voc_split_names
+from condet.data.yolo import yolo_split_names
 
 
 @dataclass
@@ -38,45 +38,6 @@ class DataReport:
                 seen.setdefault(str(image.image_path), image)
         first = next(iter(self.splits.values()))
         return first.derive(seen.values())
-
-
-def detect_format(path: Path) -> str:
-    """``voc`` for a folder with ``ImageSets/``, ``coco`` for ``.json``, ``yolo`` for ``.yaml``."""
-    if path.suffix == ".json":
-        return "coco"
-    if path.suffix in (".yaml", ".yml"):
-        return "yolo"
-    if (path / "ImageSets").is_dir() or (path / "Annotations").is_dir():
-        return "voc"
-    raise DataError(
-        path,
-        "not a data set: expected a VOC folder (with ImageSets/ and Annotations/), "
-        "a COCO .json file or a YOLO data.yaml",
-    )
-
-
-def load_any(
-    path: str | Path,
-    split: str | None = None,
-    image_root: str | Path | None = None,
-    classes: list[str] | None = None,
-    skip_invalid: bool = False,
-) -> Annotations:
-    """Read a VOC folder, a COCO JSON or a YOLO ``data.yaml``, whichever ``path`` is.
-
-    ``split`` is required for VOC and YOLO and ignored for COCO (one JSON is one split).
-    """
-    path = Path(path)
-    data_format = detect_format(path)
-    if data_format == "coco":
-        return load_coco(path, image_root=image_root, classes=classes, skip_invalid=skip_invalid)
-    if split is None:
-        raise DataError(
-            path, f"a {data_format.upper()} data set needs a split (e.g. --split train)"
-        )
-    if data_format == "yolo":
-        return load_yolo(path, split, classes=classes, skip_invalid=skip_invalid)
-    return load_voc(path, split, classes=classes, skip_invalid=skip_invalid)
 
 
 def check_dataset(
@@ -102,7 +63,9 @@ def check_dataset(
     problems: dict[DataProblem, None] = {}
     for name, split_to_read in to_read.items():
         with problem_warnings_off():  # the report lists every problem itself
-            annotations = load_any(path, split_to_read, image_root=image_root, skip_invalid=True)
+            annotations = load_annotations(
+                path, split_to_read, image_root=image_root, skip_invalid=True
+            )
         splits[name] = annotations
         problems.update(dict.fromkeys(annotations.problems))
     report = DataReport(path, data_format, splits)

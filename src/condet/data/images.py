@@ -24,6 +24,7 @@ from torchvision.transforms.v2 import functional as F
 from tqdm.auto import tqdm
 
 from condet.data.annotations import DataError
+from condet.data.load import detect_format, load_annotations
 from condet.data.yolo import IMAGE_SUFFIXES
 from condet.io import atomic_path
 
@@ -54,8 +55,6 @@ def image_paths(
     A data set is read through ``skipped`` when given, which counts the records its reader
     skipped (see :mod:`condet.data.skipped`); a folder's images are listed, not opened.
     """
-    from condet.data.check import detect_format, load_any
-
     source = Path(source)
     if not source.exists():
         raise DataError(source, "image source not found")
@@ -71,7 +70,7 @@ def image_paths(
     if skipped is not None:
         annotations = skipped.load(source, split, image_root=image_root)
     else:
-        annotations = load_any(source, split, image_root=image_root, skip_invalid=True)
+        annotations = load_annotations(source, split, image_root=image_root, skip_invalid=True)
     return [image.image_path for image in annotations]
 
 

@@ -28,7 +28,7 @@ from condet.data.annotations import (
     DataProblem,
     problem_warnings_off,
 )
-from condet.data.check import load_any
+from condet.data.load import load_annotations
 from condet.io import write_text_atomic
 
 logger = logging.getLogger("condet")
@@ -55,12 +55,12 @@ class SkippedRecords:
         image_root: str | Path | None = None,
         classes: list[str] | None = None,
     ) -> Annotations:
-        """:func:`~condet.data.check.load_any` with ``skip_invalid=True``, counted here.
+        """:func:`~condet.data.load.load_annotations` with ``skip_invalid=True``, counted here.
 
         The reader's own warning is held back: :meth:`report` says it once for all the data.
         """
         with problem_warnings_off():
-            annotations = load_any(
+            annotations = load_annotations(
                 path, split, image_root=image_root, classes=classes, skip_invalid=True
             )
         self.loaded.setdefault(annotations.source, annotations)

@@ -52,8 +52,8 @@ def labelled_images(
     ``skipped``, which counts the records its reader skipped; a folder of class subfolders
     gives its images. ``max_per_class`` > 0 keeps the first that many of each class.
     """
-    from condet.data.check import detect_format
     from condet.data.crops import ObjectCropDataset
+    from condet.data.load import detect_format
 
     try:
         detect_format(source)

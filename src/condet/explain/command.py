@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from condet.data.check import load_any
 from condet.data.crops import ObjectCropDataset
 from condet.data.datasets import continuous_boxes, read_rgb
 from condet.data.images import default_cache_dir
+from condet.data.load import load_annotations
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
 from condet.explain.gradcam import (
@@ -51,7 +51,7 @@ def explain(
     """Heatmaps of every model on the first ``count`` images (or crops) of the split."""
     if not models:
         raise CondetError("name at least one model: --model LABEL=SOURCE")
-    annotations = load_any(data, split, skip_invalid=True)
+    annotations = load_annotations(data, split, skip_invalid=True)
     if kind == "encoder":
         return _explain_encoders(annotations, models, out, method, count)
     if kind == "detector":

@@ -31,9 +31,9 @@ from torch.optim.swa_utils import update_bn
 
 from condet.configs import ClassifyConfig
 from condet.data.annotations import Annotations
-from condet.data.check import load_any
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import default_cache_dir
+from condet.data.load import load_annotations
 from condet.data.skipped import SkippedRecords
 from condet.data.splits import known_class_ids, mark_withheld, withhold_classes
 from condet.data.transforms import Normalize
@@ -552,7 +552,7 @@ def derive_rankings_file(
         rankings_from_similarity,
     )
 
-    annotations = load_any(data, split, skip_invalid=True)
+    annotations = load_annotations(data, split, skip_invalid=True)
     crops = ObjectCropDataset(annotations, size=crop_size, cache_dir=default_cache_dir())
     classes = annotations.classes
     if encoder is not None:
