@@ -139,14 +139,21 @@ def git_commit() -> str | None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary file and renamed, and read with ``weights_only=True``."""
+    """Lightning's checkpoint IO, writing through a temporary file beside the checkpoint.
+
+    Lightning's own save is atomic only by accident: fsspec's local transaction writes to a
+    file in the system temporary folder and ``shutil.move``s it, which is a rename on the same
+    file system but a plain copy over ``last.ckpt`` on another one (a run killed mid-copy leaves
+    a truncated checkpoint), and needs room for the whole checkpoint there. Reading is
+    Lightning's, to the CPU and with ``weights_only=True``.
+    """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         with atomic_path(path) as temporary:
             torch.save(checkpoint, temporary)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        return super().load_checkpoint(path, map_location or "cpu", weights_only=True)
 
 
 class StepBatchSampler(Sampler[tuple[int, list[int]]]):
