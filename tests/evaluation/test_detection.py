@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from torchvision.ops import box_iou
 
 from condet.evaluation.detection import coco_ap, localization_metrics, to_coco, voc_ap
 
@@ -241,6 +243,14 @@ class TestVocAp:
             )
         assert_matches_devkit(gts, dets)
         assert 0 < voc_ap(gts, dets)["mAP"] < 1
+
+    def test_overlap_counts_pixels_inclusively_unlike_box_iou(self):
+        # devkit: (2 * 3) / (3 * 3) = 0.67 > 0.5; continuous (box_iou): (1 * 2) / (2 * 2) = 0.5
+        gts = [{"boxes": [[0.0, 0.0, 2.0, 2.0]], "labels": [1]}]
+        dets = [{"boxes": [[0.0, 0.0, 1.0, 2.0]], "scores": [0.9], "labels": [1]}]
+        assert float(box_iou(torch.tensor(dets[0]["boxes"]), torch.tensor(gts[0]["boxes"]))) == 0.5
+        assert voc_ap(gts, dets)["mAP"] == 1.0
+        assert_matches_devkit(gts, dets)
 
     def test_image_count_mismatch(self):
         with pytest.raises(ValueError, match="2 ground-truth images but 1 detection images"):
