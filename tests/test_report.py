@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import ast
+import html
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 from PIL import Image
 
+import condet.report
 from condet.experiment import Run
-from condet.report import label_efficiency, plot_label_efficiency
+from condet.report import label_efficiency, plot_label_efficiency, write_report
 
 
 def detector_run(name: str, weights: str, fraction: float, seed: int, ap50: float) -> Run:
@@ -49,3 +57,110 @@ def test_plot_label_efficiency_draws_a_figure_only_with_two_fractions(tmp_path):
     path = plot_label_efficiency(runs, tmp_path / "efficiency.png")
     with Image.open(path) as figure:
         assert figure.size[0] > 500
+
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+def write_hostile_report(tmp_path: Path) -> tuple[str, list[Run]]:
+    """A report of two runs whose name, options and results try to inject markup."""
+    folder = tmp_path / "run-a"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "roc.png")
+    (tmp_path / "environment.json").write_text(json.dumps({"python": HOSTILE}))
+    runs = [
+        Run(
+            name=HOSTILE,
+            command="ood",
+            argv=["ood", "--weights", "a&b.pt", "--out", str(folder)],
+            folder=folder,
+            seed=0,
+            base_name=HOSTILE,
+            seconds=1.25,
+        ),
+        Run(
+            name="features",
+            command="features",
+            argv=["features", "--data", "voc"],
+            folder=tmp_path / "missing",
+            seed=None,
+            base_name="features",
+        ),
+    ]
+    rows = [
+        {"run": HOSTILE, "command": "ood", "seeds": 1, "AUROC": {"mean": 0.5, "std": 0.0, "n": 1}},
+        {"run": "features", "command": "features", "seeds": 1},
+    ]
+    path = write_report(tmp_path, HOSTILE, HOSTILE, runs, rows, {"note": HOSTILE}, [HOSTILE])
+    return path.read_text(), runs
+
+
+def test_report_escapes_hostile_names_and_values(tmp_path):
+    page, _ = write_hostile_report(tmp_path)
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(" in page
+    assert "a&amp;b.pt" in page
+
+
+def test_report_embeds_figures_as_data_uris(tmp_path):
+    page, _ = write_hostile_report(tmp_path)
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert sources
+    assert all(source.startswith("data:image/png;base64,") for source in sources)
+    assert "href=" not in page
+    assert "<h2>Figures</h2>" in page
+
+
+def test_report_lists_every_runs_command(tmp_path):
+    page, runs = write_hostile_report(tmp_path)
+    for run in runs:
+        assert html.escape(f"condet {' '.join(run.argv)}", quote=False) in page
+    assert "<td>1.2</td>" in page
+
+
+class StrictParser(HTMLParser):
+    """Fails on any end tag that does not close the innermost open element."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open[-1:]}"
+        self.open.pop()
+
+
+def test_report_parses_as_well_formed_html(tmp_path):
+    page, _ = write_hostile_report(tmp_path)
+    parser = StrictParser()
+    parser.feed(page)
+    parser.close()
+    assert parser.open == []
+    assert page.startswith("<!DOCTYPE html>")
+
+
+def test_report_does_not_import_the_experiment():
+    code = "import sys, condet.report; print('condet.experiment' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+    tree = ast.parse(Path(condet.report.__file__).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert "condet.experiment" not in imported
+
+
+def test_report_template_is_shipped_with_the_package():
+    template = Path(condet.report.__file__).parent / "templates" / "report.html.j2"
+    assert template.is_file()

@@ -63,6 +63,8 @@ import yaml
 import condet
 from condet.errors import CondetError
 from condet.io import write_text_atomic
+from condet.report import write_report
+from condet.result_cells import command_table, format_value
 
 logger = logging.getLogger("condet")
 
@@ -370,24 +372,6 @@ def markdown_tables(rows: list[dict[str, Any]]) -> str:
     return "\n".join(text)
 
 
-def command_table(
-    rows: list[dict[str, Any]], command: str
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The summary rows of one command and their metric columns, in first-seen order."""
-    chosen = [row for row in rows if row["command"] == command]
-    keys = list(dict.fromkeys(k for row in chosen for k in row if isinstance(row[k], dict)))
-    return chosen, keys
-
-
-def format_value(value: dict[str, float] | None) -> str:
-    """A summary cell: ``mean ± std`` over seeds, the value alone for one run."""
-    if value is None:
-        return ""
-    if value["n"] > 1:
-        return f"{value['mean']:.3f} ± {value['std']:.3f}"
-    return f"{value['mean']:.3f}"
-
-
 def run_experiment(
     config: Path,
     out: Path | None = None,
@@ -403,7 +387,6 @@ def run_experiment(
     ``-sN`` seed suffix), just those runs are run; the tables still hold every kept result.
     """
     from condet.cli import main
-    from condet.report import write_report
     from condet.train.common import environment
 
     protocol = load_protocol(config)

@@ -10,19 +10,17 @@ environment and the resolved protocol.
 from __future__ import annotations
 
 import base64
-import html
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import jinja2
 import yaml
 
-from condet.experiment import command_table, format_value
 from condet.io import write_text_atomic
-
-if TYPE_CHECKING:
-    from condet.experiment import Run
+from condet.result_cells import command_table, format_value
 
 # Figures a run folder may hold, with what they show.
 FIGURES = {
@@ -43,95 +41,95 @@ figcaption { color: #555; font-size: 0.9em; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
 """
 
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("condet", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+class ReportedRun(Protocol):
+    """What the report reads of one run of an experiment: :class:`condet.experiment.Run` has
+    these fields; the report takes them as plain data and does not import the experiment."""
+
+    name: str
+    command: str
+    argv: list[str]
+    folder: Path
+    base_name: str
+    options: dict[str, Any]
+    seconds: float
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """A PNG embedded as a base64 data URI, with its caption."""
+
+    base64: str
+    caption: str
+
+    @classmethod
+    def read(cls, path: Path, caption: str) -> _Figure:
+        return cls(base64.b64encode(path.read_bytes()).decode("ascii"), caption)
+
 
 def write_report(
     out: Path,
     name: str,
     description: str,
-    runs: list[Run],
+    runs: Sequence[ReportedRun],
     rows: list[dict[str, Any]],
     protocol: dict[str, Any],
     findings: Sequence[str] = (),
 ) -> Path:
     """Write ``out/report.html`` and return its path; ``findings`` are the sentences of the
     protocol's comparisons (:func:`condet.experiment.comparison_sentences`)."""
-    parts = [f"<h1>{html.escape(name)}</h1>"]
-    if description:
-        parts.append(f"<p>{html.escape(description)}</p>")
-    if findings:
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in findings)
-        parts.append(f"<h2>What the numbers show</h2><ul>{items}</ul>")
-    parts.append("<h2>Results</h2>")
-    parts += [_table(rows, command) for command in dict.fromkeys(r["command"] for r in rows)]
     losses = plot_losses(runs, out / "losses.png")
-    if losses is not None:
-        parts.append("<h2>Training loss</h2>" + _figure(losses, "training loss of every run"))
     efficiency = plot_label_efficiency(runs, out / "label_efficiency.png")
-    if efficiency is not None:
-        caption = "detectors against label fraction: mean over seeds, band ± one std"
-        parts.append("<h2>Label efficiency</h2>" + _figure(efficiency, caption))
     figures = []
     for run in runs:
         if run.command == "explain" and run.folder.is_file():
-            figures.append(_figure(run.folder, f"{run.name}: Grad-CAM heatmaps"))
+            figures.append(_Figure.read(run.folder, f"{run.name}: Grad-CAM heatmaps"))
         for file_name, caption in FIGURES.items():
             if (run.folder / file_name).is_file():
-                figures.append(_figure(run.folder / file_name, f"{run.name}: {caption}"))
-    if figures:
-        parts.append("<h2>Figures</h2>" + "".join(figures))
-    parts.append("<h2>Runs</h2>" + _commands(runs))
+                figures.append(_Figure.read(run.folder / file_name, f"{run.name}: {caption}"))
     environment = out / "environment.json"
-    if environment.is_file():
-        pretty = json.dumps(json.loads(environment.read_text()), indent=2)
-        parts.append(f"<h2>Environment</h2><pre>{html.escape(pretty)}</pre>")
-    resolved = yaml.safe_dump(protocol, sort_keys=False)
-    parts.append(f"<h2>Protocol</h2><pre>{html.escape(resolved)}</pre>")
-    page = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(name)}</title><style>{STYLE}</style></head><body>"
-        + "\n".join(parts)
-        + "</body></html>\n"
+    environment_text = (
+        json.dumps(json.loads(environment.read_text()), indent=2) if environment.is_file() else ""
+    )
+    page = _TEMPLATES.get_template("report.html.j2").render(
+        name=name,
+        description=description,
+        findings=list(findings),
+        style=STYLE,
+        tables=[_table(rows, command) for command in dict.fromkeys(r["command"] for r in rows)],
+        losses=losses and _Figure.read(losses, "training loss of every run"),
+        efficiency=efficiency
+        and _Figure.read(
+            efficiency, "detectors against label fraction: mean over seeds, band ± one std"
+        ),
+        figures=figures,
+        runs=runs,
+        environment=environment_text,
+        protocol=yaml.safe_dump(protocol, sort_keys=False),
     )
     path = out / "report.html"
-    write_text_atomic(path, page)
+    write_text_atomic(path, page + "\n")
     return path
 
 
-def _table(rows: list[dict[str, Any]], command: str) -> str:
+def _table(rows: list[dict[str, Any]], command: str) -> dict[str, Any]:
+    """One command's results table: its header and its rows of cell texts."""
     chosen, keys = command_table(rows, command)
-    header = "".join(f"<th>{html.escape(key)}</th>" for key in ["run", "seeds", *keys])
-    body = []
-    for row in chosen:
-        cells = [html.escape(row["run"]), str(row["seeds"])]
-        cells += [format_value(row.get(key)) for key in keys]
-        body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    return (
-        f"<h3>{html.escape(command)}</h3><table><thead><tr>{header}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
+    body = [
+        [row["run"], str(row["seeds"]), *(format_value(row.get(key)) for key in keys)]
+        for row in chosen
+    ]
+    return {"command": command, "header": ["run", "seeds", *keys], "rows": body}
 
 
-def _figure(path: Path, caption: str) -> str:
-    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-    )
-
-
-def _commands(runs: list[Run]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(run.name)}</td><td>{run.seconds:.1f}</td>"
-        f"<td><code>condet {html.escape(' '.join(run.argv))}</code></td></tr>"
-        for run in runs
-    )
-    return (
-        "<table><thead><tr><th>run</th><th>seconds</th><th>command</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
-
-
-def plot_losses(runs: list[Run], path: Path) -> Path | None:
+def plot_losses(runs: Sequence[ReportedRun], path: Path) -> Path | None:
     """Per-step training loss of every training run in one plot; None if there is none."""
     from condet.train.common import read_metrics
 
@@ -172,7 +170,7 @@ EFFICIENCY_METRICS = ("VOC07 AP50", "loc. acc@0.7")
 _PER_FRACTION = {"label-fraction", "epochs", "max-steps", "seed", "out"}
 
 
-def label_efficiency(runs: list[Run]) -> dict[str, dict[float, dict[str, list[float]]]]:
+def label_efficiency(runs: Sequence[ReportedRun]) -> dict[str, dict[float, dict[str, list[float]]]]:
     """Detector results by start and label fraction: ``{start: {fraction: {metric: values}}}``.
 
     Detect-train runs whose options differ only in label fraction, budget and seed form one
@@ -197,7 +195,7 @@ def label_efficiency(runs: list[Run]) -> dict[str, dict[float, dict[str, list[fl
     return {name: points for name, points in starts.items() if len(points) > 1}
 
 
-def plot_label_efficiency(runs: list[Run], path: Path) -> Path | None:
+def plot_label_efficiency(runs: Sequence[ReportedRun], path: Path) -> Path | None:
     """VOC07 AP50 and loc. acc@0.7 against label fraction, one line per start, the seed spread
     (mean ± std) as a band; None unless some start was run at two fractions or more."""
     import statistics

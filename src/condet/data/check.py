@@ -22,7 +22,7 @@ from condet.data.yolo import yolo_split_names
 
 
 @dataclass
-class DataReport:
+class DataCheckSummary:
     """What :func:`check_dataset` found."""
 
     root: Path
@@ -42,7 +42,7 @@ class DataReport:
 
 def check_dataset(
     path: str | Path, split: str | None = None, image_root: str | Path | None = None
-) -> DataReport:
+) -> DataCheckSummary:
     """Read every split of the data set at ``path`` (or only ``split``) and collect problems."""
     path = Path(path)
     if not path.exists():
@@ -68,7 +68,7 @@ def check_dataset(
             )
         splits[name] = annotations
         problems.update(dict.fromkeys(annotations.problems))
-    report = DataReport(path, data_format, splits)
+    report = DataCheckSummary(path, data_format, splits)
     for image in report.union():
         try:
             with Image.open(image.image_path) as header:
@@ -87,7 +87,7 @@ def check_dataset(
     return report
 
 
-def format_report(report: DataReport) -> str:
+def format_report(report: DataCheckSummary) -> str:
     """The report as plain-text tables: splits, objects per class, and every problem."""
     union = report.union()
     lines = [f"{report.root} ({report.data_format.upper()}, {len(union.classes)} classes)", ""]
