@@ -133,7 +133,7 @@ def _commands(runs: list[Run]) -> str:
 
 def plot_losses(runs: list[Run], path: Path) -> Path | None:
     """Per-step training loss of every training run in one plot; None if there is none."""
-    from condet.train.common import read_metrics
+    from condet.runs import read_metrics
 
     curves = {}
     for run in runs:
