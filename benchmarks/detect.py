@@ -20,7 +20,7 @@ Training images/s time full steps after --warmup untimed ones: the data-loading 
 ``condet detect-train`` (its step-seeded batch sampler and loader: JPEG decode, random flip,
 float conversion), forward, losses, backward and optimizer step, in a plain PyTorch loop
 (Lightning's logging is left out). Inference images/s time ``model.eval()`` under
-``torch.inference_mode()`` on the same images, loaded as ``condet.train.detect.predict``
+``torch.inference_mode()`` on the same images, loaded as ``condet.evaluation.detectors.predict``
 loads them (decode, float). Every repeat builds the models afresh from seed 0, so each repeat
 does the same work.
 

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from condet.train.common import read_metrics
+from condet.runs import read_metrics
 
 
 def curve(run: Path) -> list[dict[str, float]]:

@@ -430,7 +430,7 @@ def _add_rankings(commands: argparse._SubParsersAction, common: argparse.Argumen
 
 
 def _run_rankings_derive(args: argparse.Namespace) -> int:
-    from condet.train.classify import derive_rankings_file
+    from condet.derive_rankings import derive_rankings_file
 
     path = derive_rankings_file(
         args.data,
@@ -498,7 +498,7 @@ def _run_explain(args: argparse.Namespace) -> int:
 def _training_config(config_class: type, args: argparse.Namespace):
     """The command's config; ``--resume`` starts from the run's own config.yaml."""
     from condet.config import resolve_config
-    from condet.train.common import resume_config_values
+    from condet.runs import resume_config_values
 
     base = {}
     if args.resume:

@@ -279,7 +279,7 @@ def collect_metrics(run: Run) -> dict[str, float]:
         if isinstance(value, int | float):
             metrics[label] = float(value)
     if run.command == "pretrain":
-        from condet.train.common import read_metrics
+        from condet.runs import read_metrics
 
         losses = [row["train/loss_epoch"] for row in read_metrics(run.folder)]
         losses = [float(loss) for loss in losses if loss]
@@ -387,7 +387,7 @@ def run_experiment(
     ``-sN`` seed suffix), just those runs are run; the tables still hold every kept result.
     """
     from condet.cli import main
-    from condet.train.common import environment
+    from condet.runs import environment
 
     protocol = load_protocol(config)
     name = protocol.get("name", config.stem)

@@ -37,10 +37,11 @@ from condet.data.splits import mark_withheld
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
 from condet.evaluation.detection import coco_ap, voc_ap
+from condet.evaluation.detectors import predict
+from condet.evaluation.encoders import encode
 from condet.inference import coco_results, load_detector
 from condet.io import write_text_atomic
-from condet.train.classify import CropEncoder, encode, load_encoder
-from condet.train.detect import predict
+from condet.models.encoder import CropEncoder, load_encoder
 
 UNKNOWN = -1
 
@@ -50,7 +51,7 @@ class OpenSetClassifier:
     """Nearest-prototype labels for crops, ``UNKNOWN`` (-1) below ``threshold``.
 
     Attributes:
-        encoder: a crop encoder (:class:`~condet.train.classify.CropEncoder`).
+        encoder: a crop encoder (:class:`~condet.models.encoder.CropEncoder`).
         prototypes: ``[K, D]`` normalised mean embeddings of the known classes.
         known: ``[K]`` the class ids of the prototypes.
         threshold: cosine similarity below which a crop is unknown.

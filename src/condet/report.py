@@ -131,7 +131,7 @@ def _table(rows: list[dict[str, Any]], command: str) -> dict[str, Any]:
 
 def plot_losses(runs: Sequence[ReportedRun], path: Path) -> Path | None:
     """Per-step training loss of every training run in one plot; None if there is none."""
-    from condet.train.common import read_metrics
+    from condet.runs import read_metrics
 
     curves = {}
     for run in runs:

@@ -364,20 +364,6 @@ class TestCocoAp:
             result = assert_matches_pycocotools(only_difficult, detections)
             assert set(result.values()) == {-1.0}
 
-    def test_metrics_table_prints_a_dash_for_no_objects(self):
-        from condet.train.detect import metrics_table
-
-        metrics = dict.fromkeys(
-            ["AP50_voc07", "AP50_voc_all_point", "AP", "AP50", "mean_iou", "loc_acc@0.5"], 0.25
-        )
-        metrics |= {"AP75": -1.0, "loc_acc@0.7": 0.5, "det_loc_acc@0.5": 0.0, "corloc@0.5": 1.0}
-        metrics["per_class_AP50_voc07"] = {"cell": 0.25}
-        header, _, values = metrics_table(metrics).splitlines()[:3]
-        cells = dict(
-            zip(header.strip("| ").split(" | "), values.strip("| ").split(" | "), strict=True)
-        )
-        assert cells["AP75"] == "–" and cells["AP"] == "0.250" and cells["corloc@0.5"] == "1.000"
-
     def test_difficult_boxes_become_crowd_regions(self):
         ground_truth, _ = to_coco([GT], [{"boxes": [], "scores": [], "labels": []}])
         assert [a["iscrowd"] for a in ground_truth["annotations"]] == [0, 1, 0]

@@ -12,7 +12,7 @@ from condet.cli import main
 from condet.evaluation.features import frozen_backbone
 from condet.models import build_backbone, save_backbone
 from condet.models.backbones import input_normalization
-from condet.train.classify import load_encoder
+from condet.models.encoder import load_encoder
 
 
 @pytest.fixture(scope="module")

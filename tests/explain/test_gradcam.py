@@ -15,7 +15,7 @@ from condet.cli import main
 from condet.explain.gradcam import backbone_cam, detector_cam, encoder_cam, overlay, save_grid
 from condet.models.backbones import build_backbone
 from condet.models.detector import build_detector, detector_from_config
-from condet.train.classify import CropEncoder
+from condet.models.encoder import CropEncoder
 
 
 def hook_count(module: torch.nn.Module) -> int:

@@ -11,7 +11,7 @@ import yaml
 from condet.cli import main
 from condet.data import SYNTHETIC_CLASSES
 from condet.losses import load_rankings
-from condet.train.common import read_metrics
+from condet.runs import read_metrics
 from tests.helpers import condet_process, kill_after_checkpoint
 
 

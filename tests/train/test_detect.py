@@ -11,7 +11,7 @@ from PIL import Image
 from condet.cli import main
 from condet.data import load_voc
 from condet.inference import load_detector
-from condet.train.common import read_metrics
+from condet.runs import read_metrics
 from tests.helpers import condet_process, kill_after_checkpoint, update_agreement
 
 

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from condet.cli import main
-from condet.train.common import read_metrics
+from condet.runs import read_metrics
 from tests.helpers import condet_process, kill_after_checkpoint
 
 

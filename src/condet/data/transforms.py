@@ -1,4 +1,5 @@
-"""Transforms for detection items (image and target move together)."""
+"""Transforms: detection items (image and target move together), normalisation, and the two
+augmented views of a batch that contrastive training compares."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ class SimCLRAugmentation(torch.nn.Module):
         min_scale: smallest crop area, as a fraction of the image.
         blur_min_size: views smaller than this get no blur.
         mean, std: of [0, 1] pixels, the normalisation the backbone expects.
+        color_jitter: brightness, contrast, saturation and hue of the jitter.
+        blur: whether views of at least ``blur_min_size`` pixels are blurred.
 
     >>> augment = SimCLRAugmentation(64)
     >>> view = augment(torch.randint(0, 255, (8, 3, 80, 80), dtype=torch.uint8))
@@ -81,6 +84,8 @@ class SimCLRAugmentation(torch.nn.Module):
         blur_min_size: int = 96,
         mean: tuple[float, ...] = IMAGENET_MEAN,
         std: tuple[float, ...] = IMAGENET_STD,
+        color_jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2),
+        blur: bool = True,
     ) -> None:
         super().__init__()
         import kornia.augmentation as K
@@ -88,10 +93,10 @@ class SimCLRAugmentation(torch.nn.Module):
         steps: list[torch.nn.Module] = [
             K.RandomResizedCrop((size, size), scale=(min_scale, 1.0)),
             K.RandomHorizontalFlip(p=0.5),
-            K.ColorJitter(0.8, 0.8, 0.8, 0.2, p=0.8),
+            K.ColorJitter(*color_jitter, p=0.8),
             K.RandomGrayscale(p=0.2),
         ]
-        if size >= blur_min_size:
+        if blur and size >= blur_min_size:
             kernel = max(3, int(0.1 * size) // 2 * 2 + 1)
             steps.append(K.RandomGaussianBlur((kernel, kernel), sigma=(0.1, 2.0), p=0.5))
         self.augment = torch.nn.Sequential(*steps)
@@ -100,3 +105,57 @@ class SimCLRAugmentation(torch.nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, 3, H, W]`` -> one normalised float view ``[B, 3, size, size]``."""
         return self.normalize(self.augment(images.float().div_(255)))
+
+
+def crop_augmentation(
+    size: int, min_scale: float, mean: list[float], std: list[float]
+) -> SimCLRAugmentation:
+    """The contrastive-detection report's crop augmentation: SimCLR's with half the colour
+    jitter (0.4, 0.4, 0.4, 0.1) and no blur."""
+    return SimCLRAugmentation(
+        size, min_scale, mean=mean, std=std, color_jitter=(0.4, 0.4, 0.4, 0.1), blur=False
+    )
+
+
+class TwoViews:
+    """Two augmented views of a uint8 batch, the random draw seeded by ``(seed, rank, step)``.
+
+    Seeding by the step makes a resumed run see exactly the views it would have seen, wherever
+    the views are made (a data-loading worker or the training device). ``augment`` maps a uint8
+    batch to one normalised float view (:class:`SimCLRAugmentation`, :func:`crop_augmentation`).
+    """
+
+    def __init__(self, augment: torch.nn.Module, seed: int, rank: int) -> None:
+        self.augment = augment
+        self.base_seed = (seed * 1_000_003 + rank) * 1_000_003
+
+    def to(self, device: torch.device) -> TwoViews:
+        """Moves the augmentation (its normalisation buffers) to ``device``."""
+        self.augment = self.augment.to(device)
+        return self
+
+    def __call__(self, images: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        devices = [images.device] if images.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.base_seed + int(step))
+            return self.augment(images), self.augment(images)
+
+
+class LabelledTwoViews:
+    """:class:`TwoViews` of ``(images, labels)`` batches: ``(first, second, labels)``, the
+    labels passed through untouched."""
+
+    def __init__(self, views: TwoViews) -> None:
+        self.views = views
+
+    def to(self, device: torch.device) -> LabelledTwoViews:
+        """Moves the augmentation to ``device``."""
+        self.views.to(device)
+        return self
+
+    def __call__(
+        self, batch: tuple[torch.Tensor, torch.Tensor], step: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        images, labels = batch
+        first, second = self.views(images, step)
+        return first, second, labels

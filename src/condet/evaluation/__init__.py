@@ -1,8 +1,10 @@
 """Evaluation: detection AP and localization, top-k accuracy, and out-of-distribution metrics.
 
 Boxes are ``xyxy`` float pixel coordinates, one dict per image (see
-:mod:`condet.evaluation.detection`). The frozen-feature command lives in
-:mod:`condet.evaluation.features`, which is not imported here: it pulls in training code.
+:mod:`condet.evaluation.detection`). Evaluating a whole detector or crop encoder is
+:mod:`condet.evaluation.detectors` / :mod:`condet.evaluation.encoders`; the frozen-feature
+command is :mod:`condet.evaluation.features`, not imported here: it is a command (configs, a
+run folder).
 """
 
 from condet.evaluation.classification import topk_accuracy

@@ -32,7 +32,7 @@ from condet.evaluation.classification import (
 )
 from condet.io import write_text_atomic
 from condet.models.backbones import Backbone, build_backbone, input_normalization
-from condet.train.common import write_run_info
+from condet.runs import write_run_info
 
 logger = logging.getLogger("condet")
 
@@ -98,7 +98,7 @@ def frozen_backbone(
     if encoder_file is None:
         return build_backbone(name, weights), input_normalization(name)
     # Imported here: the training module imports this one.
-    from condet.train.classify import load_encoder
+    from condet.models.encoder import load_encoder
 
     encoder, saved = load_encoder(encoder_file)
     trained = saved["config"]["backbone"]

@@ -116,7 +116,7 @@ def _captions(found: dict[str, torch.Tensor], classes: list[str]) -> list[tuple[
 
 
 def _explain_encoders(annotations, models, out: Path, method: str, count: int) -> Path:
-    from condet.train.classify import load_encoder
+    from condet.models.encoder import load_encoder
 
     columns: list[list] = []
     titles = ["crop"]

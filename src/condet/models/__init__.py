@@ -1,4 +1,4 @@
-"""Models: backbones, projection heads and the Faster R-CNN (FPN) detector built on them."""
+"""Models: backbones, projection heads, the Faster R-CNN (FPN) detector and the crop encoder."""
 
 from condet.models.backbones import (
     BACKBONES,
@@ -9,15 +9,18 @@ from condet.models.backbones import (
     save_backbone,
 )
 from condet.models.detector import build_detector
+from condet.models.encoder import CropEncoder, load_encoder
 from condet.models.heads import ProjectionHead
 
 __all__ = [
     "BACKBONES",
     "Backbone",
     "BackboneError",
+    "CropEncoder",
     "ProjectionHead",
     "build_backbone",
     "build_detector",
     "load_backbone_weights",
+    "load_encoder",
     "save_backbone",
 ]

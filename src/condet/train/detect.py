@@ -2,8 +2,8 @@
 
 Read top to bottom: the data (the labelled fraction of the training split, flipped at random
 with a seed per step), the Lightning module (torchvision's Faster R-CNN, which returns its own
-losses), :func:`evaluate_detector` (VOC AP50, COCO AP/AP50/AP75, mean IoU and localization
-accuracy, PR curves), and :func:`detect_train`, which ties them together in a run folder.
+losses), and :func:`detect_train`, which ties them together in a run folder and evaluates with
+:func:`~condet.evaluation.detectors.evaluate_detector`.
 
     condet detect-train --data ../shared/data/bccd/BCCD --split train --test-split test \
         --backbone resnet18 --weights runs/simclr-bccd --label-fraction 0.1 --out runs/det
@@ -17,32 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from torch.utils.data import Dataset
 
 from condet.configs import DetectConfig
 from condet.data.annotations import Annotations
-from condet.data.datasets import DetectionDataset, continuous_boxes, detection_collate
+from condet.data.datasets import DetectionDataset, detection_collate
 from condet.data.skipped import SkippedRecords
 from condet.data.splits import label_fraction_subset
 from condet.data.transforms import detection_transforms
-from condet.evaluation.detection import (
-    coco_ap,
-    localization_metrics,
-    per_class_table,
-    plot_pr_curves,
-    voc_ap,
-)
+from condet.evaluation.detectors import detector_metrics_markdown, evaluate_detector
 from condet.io import atomic_path, write_text_atomic
 from condet.models.detector import DETECTOR_KEYS, detector_from_config
+from condet.runs import prepare_run_folder
 from condet.train.common import (
     ResumableLoader,
     StepBatchSampler,
     cosine_with_warmup,
     make_trainer,
-    prepare_run_folder,
     quiet_lightning,
 )
 from condet.train.optim import make_optimizer
@@ -149,120 +141,6 @@ class PeriodicEvaluation(L.Callback):
                 module.log(f"test/{key}", metrics[key], rank_zero_only=True)
 
 
-@torch.inference_mode()
-def predict(
-    model: torch.nn.Module, annotations: Annotations, batch_size: int = 4, progress: bool = True
-) -> list[dict[str, np.ndarray]]:
-    """The model's detections on every image of ``annotations`` (continuous coordinates)."""
-    was_training = model.training
-    model.eval()
-    dataset = DetectionDataset(annotations, detection_transforms(train=False))
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=detection_collate)
-    device = next(model.parameters()).device
-    detections = []
-    for images, _ in tqdm(
-        loader, desc="detecting", unit="batch", disable=not progress, leave=False
-    ):
-        for output in model([image.to(device) for image in images]):
-            detections.append({key: value.cpu().numpy() for key, value in output.items()})
-    model.train(was_training)
-    return detections
-
-
-def evaluate_detector(
-    model: torch.nn.Module,
-    test: Annotations,
-    score_threshold: float = 0.05,
-    class_agnostic: bool = False,
-    progress: bool = True,
-    pr_curves: Path | None = None,
-    localization_threshold: float = 0.5,
-) -> dict[str, Any]:
-    """VOC AP50 (11-point and all-point), COCO AP/AP50/AP75, mean IoU, localization accuracy.
-
-    VOC AP compares with the boxes as annotated (VOC's 1-based pixels), detections moved back
-    to that convention as detectron2 does; COCO AP and localization use continuous coordinates.
-    Crowd boxes count as difficult. With ``class_agnostic`` every box is of class "object".
-    Detections below ``score_threshold`` are dropped; of the rest, those scoring at least
-    ``localization_threshold`` are matched for mean IoU and localization accuracy (see
-    :func:`~condet.evaluation.detection.localization_metrics`).
-    """
-    detections = predict(model, test, progress=progress)
-    offset = 1.0 if test.one_based else 0.0
-    voc_gts, continuous_gts, voc_dets, continuous_dets = [], [], [], []
-    for image, found in zip(test, detections, strict=True):
-        keep = found["scores"] >= score_threshold
-        labels = found["labels"][keep] - 1  # torchvision's 0 is the background
-        gt_labels = np.zeros_like(image.labels) if class_agnostic else image.labels
-        ignored = image.difficult | image.iscrowd
-        voc_gts.append({"boxes": image.boxes, "labels": gt_labels, "difficult": ignored})
-        continuous_gts.append(
-            {
-                "boxes": continuous_boxes(image, test.one_based),
-                "labels": gt_labels,
-                "difficult": ignored,
-            }
-        )
-        boxes = found["boxes"][keep]
-        continuous_dets.append({"boxes": boxes, "scores": found["scores"][keep], "labels": labels})
-        voc_dets.append(
-            {
-                "boxes": boxes + np.array([offset, offset, 0.0, 0.0]),
-                "scores": found["scores"][keep],
-                "labels": labels,
-            }
-        )
-    voc07 = voc_ap(voc_gts, voc_dets, use_07_metric=True)
-    metrics: dict[str, Any] = {
-        "AP50_voc07": voc07["mAP"],
-        "AP50_voc_all_point": voc_ap(voc_gts, voc_dets, use_07_metric=False)["mAP"],
-        **coco_ap(continuous_gts, continuous_dets),
-        **localization_metrics(
-            continuous_gts,
-            continuous_dets,
-            class_aware=True,
-            score_threshold=localization_threshold,
-        ),
-        "per_class_AP50_voc07": {
-            ("object" if class_agnostic else test.classes[label]): ap
-            for label, ap in voc07["per_class"].items()
-        },
-        "test_images": len(test),
-        "test_objects": test.num_objects,
-    }
-    if pr_curves is not None:
-        classes = ["object"] if class_agnostic else test.classes
-        plot_pr_curves(voc_gts, voc_dets, classes, pr_curves)
-    return metrics
-
-
-def metrics_table(metrics: dict[str, Any]) -> str:
-    """The headline detection metrics as a Markdown table, then per-class AP50."""
-    keys = [
-        "AP50_voc07",
-        "AP50_voc_all_point",
-        "AP",
-        "AP50",
-        "AP75",
-        "mean_iou",
-        "loc_acc@0.5",
-        "loc_acc@0.7",
-        "det_loc_acc@0.5",
-        "corloc@0.5",
-    ]
-    # -1 is COCO's "no objects of this size", not a score
-    cells = ["–" if metrics[key] == -1 else f"{metrics[key]:.3f}" for key in keys]
-    lines = [
-        "| " + " | ".join(keys) + " |",
-        "|" + "---|" * len(keys),
-        "| " + " | ".join(cells) + " |",
-        "",
-    ]
-    per_class = metrics["per_class_AP50_voc07"]
-    table = per_class_table(dict(enumerate(per_class.values())), list(per_class))
-    return "\n".join(lines) + table
-
-
 def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train, evaluate on the test split, and write the run folder; returns it."""
     quiet_lightning()
@@ -340,7 +218,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
             "skipped": skipped,
         }
         write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=2))
-        write_text_atomic(run / "metrics.md", metrics_table(metrics))
+        write_text_atomic(run / "metrics.md", detector_metrics_markdown(metrics))
     return run
 
 

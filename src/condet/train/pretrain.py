@@ -23,46 +23,23 @@ from condet.configs import PretrainConfig
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import ImageTensors, default_cache_dir, image_paths
 from condet.data.skipped import SkippedRecords
-from condet.data.transforms import SimCLRAugmentation
+from condet.data.transforms import SimCLRAugmentation, TwoViews
 from condet.io import write_text_atomic
 from condet.losses import NTXentLoss
 from condet.models.backbones import build_backbone, input_normalization, save_backbone
 from condet.models.heads import ProjectionHead
+from condet.runs import prepare_run_folder
 from condet.train.common import (
     ResumableLoader,
     StepBatches,
     StepBatchSampler,
     cosine_with_warmup,
     make_trainer,
-    prepare_run_folder,
     quiet_lightning,
 )
 from condet.train.optim import make_optimizer
 
 logger = logging.getLogger("condet")
-
-
-class TwoViews:
-    """Two SimCLR views of a uint8 batch, the random draw seeded by ``(seed, rank, step)``.
-
-    Seeding by the step makes a resumed run see exactly the views it would have seen, wherever
-    the views are made (a data-loading worker or the training device).
-    """
-
-    def __init__(self, image_size: int, seed: int, rank: int, backbone: str) -> None:
-        mean, std = input_normalization(backbone)
-        self.augment = SimCLRAugmentation(image_size, mean=mean, std=std)
-        self.base_seed = (seed * 1_000_003 + rank) * 1_000_003
-
-    def to(self, device: torch.device) -> TwoViews:
-        self.augment = self.augment.to(device)
-        return self
-
-    def __call__(self, images: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        devices = [images.device] if images.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.base_seed + int(step))
-            return self.augment(images), self.augment(images)
 
 
 class SimCLRModule(L.LightningModule):
@@ -191,7 +168,9 @@ def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) 
     # Views are made in the loader's worker processes, beside the training step, on a CPU
     # with --workers; on an accelerator, on the accelerator.
     in_workers = config.workers > 0 and isinstance(trainer.accelerator, CPUAccelerator)
-    views = TwoViews(config.image_size, config.seed, trainer.global_rank, config.backbone)
+    mean, std = input_normalization(config.backbone)
+    augment = SimCLRAugmentation(config.image_size, mean=mean, std=std)
+    views = TwoViews(augment, config.seed, trainer.global_rank)
     batches = StepBatches(dataset_tensor(dataset), views if in_workers else None)
     loader = ResumableLoader(
         batches,

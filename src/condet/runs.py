@@ -1,0 +1,125 @@
+"""Run folders: where every condet command writes its config, environment and results.
+
+A run folder holds everything about one run::
+
+    RUN/config.yaml          the resolved config (flags > --config file > defaults)
+    RUN/environment.json     condet / torch / lightning versions, git commit, devices, command
+    RUN/checkpoints/         last.ckpt of a training command
+    RUN/logs/                metrics.csv (earlier parts of a resumed run: metrics-partN.csv)
+                             and TensorBoard events
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+
+import condet
+from condet.config import config_to_dict
+from condet.configs import TrainingOptions
+from condet.errors import CondetError
+from condet.io import write_text_atomic
+
+
+def prepare_run_folder(options: TrainingOptions, config: Any, command: str) -> Path:
+    """Create (or, resuming, check) the run folder and write the config and environment."""
+    run = options.out
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    if options.resume and not checkpoint.is_file():
+        raise CondetError(f"nothing to resume: {checkpoint} does not exist")
+    if not options.resume and checkpoint.is_file():
+        raise CondetError(
+            f"{run} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    write_run_info(run, config, command)
+    (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for stale in (run / "checkpoints").glob(".*.tmp"):
+        stale.unlink()  # left by a process killed while writing; the checkpoint itself is whole
+    metrics = run / "logs" / "metrics.csv"
+    if options.resume and metrics.is_file():
+        # Lightning's CSV logger starts a fresh metrics.csv; keep the earlier part beside it.
+        part = 1 + len(list(metrics.parent.glob("metrics-part*.csv")))
+        metrics.rename(metrics.with_name(f"metrics-part{part}.csv"))
+    return run
+
+
+def write_run_info(run: Path, config: Any, command: str) -> None:
+    """``RUN/config.yaml`` (the resolved config) and ``RUN/environment.json``."""
+    run.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_text_atomic(run / "environment.json", json.dumps(environment(command), indent=2))
+
+
+def resume_config_values(out: Path) -> dict[str, Any]:
+    """The config a run was started with, to continue it without repeating its flags."""
+    path = out / "config.yaml"
+    if not path.is_file():
+        raise CondetError(f"nothing to resume: {path} does not exist")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def read_metrics(run: Path) -> list[dict[str, str]]:
+    """Every row of the run's CSV logs, the parts before each resume first."""
+    import csv
+
+    logs = run / "logs"
+    parts = sorted(
+        logs.glob("metrics-part*.csv"), key=lambda p: int(p.stem.removeprefix("metrics-part"))
+    )
+    rows: list[dict[str, str]] = []
+    for path in [*parts, logs / "metrics.csv"]:
+        if path.is_file():
+            with path.open(newline="") as handle:
+                rows += list(csv.DictReader(handle))
+    return rows
+
+
+def environment(command: str) -> dict[str, Any]:
+    """Versions, commit, devices and command line, for the run folder."""
+    return {
+        "command": command,
+        "argv": sys.argv,
+        "condet": condet.__version__,
+        "commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "cuda_devices": [
+            torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())
+        ],
+        "cpu_threads": torch.get_num_threads(),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the condet checkout in use (None for an installed package)."""
+    source = Path(condet.__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
