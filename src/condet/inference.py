@@ -1,9 +1,10 @@
 """Using a trained detector: ``condet predict`` and ``condet export``.
 
-A ``condet detect-train`` run folder holds ``detector.pt`` (the detector's config, class names
-and weights, read with ``weights_only=True``). :func:`load_detector` rebuilds the detector from
-it; :func:`predict_images` runs it on image files in batches; :func:`export_detector` writes it
-as ONNX or TorchScript for deployment.
+A ``condet detect-train`` run folder holds ``detector.safetensors`` (the detector's weights,
+its config and class names in the metadata; :mod:`condet.models.weights`), or ``detector.pt``
+in runs from before that format. :func:`load_detector` rebuilds the detector from either;
+:func:`predict_images` runs it on image files in batches; :func:`export_detector` writes it as
+ONNX or TorchScript for deployment.
 """
 
 from __future__ import annotations
@@ -25,20 +26,25 @@ from condet.data.yolo import IMAGE_SUFFIXES
 from condet.errors import CondetError
 from condet.io import atomic_path, write_text_atomic
 from condet.models.detector import detector_from_config
+from condet.models.weights import load_weights
 
 logger = logging.getLogger("condet")
 
+DETECTOR_FILES = ("detector.safetensors", "detector.pt")
+"""What a detect-train run's detector is saved as, newest format first."""
+
 
 def load_detector(source: str | Path) -> tuple[torch.nn.Module, list[str], dict[str, Any]]:
-    """The detector of a run folder (or its ``detector.pt``), its class names and config."""
+    """The detector of a run folder (or of its detector file), its class names and config."""
     path = Path(source)
     if path.is_dir():
-        path = path / "detector.pt"
+        found = (path / name for name in DETECTOR_FILES if (path / name).is_file())
+        path = next(found, path / DETECTOR_FILES[0])
     if not path.is_file():
         raise CondetError(f"no detector at {path}; point --checkpoint at a detect-train run folder")
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        config, classes, state_dict = saved["config"], saved["classes"], saved["state_dict"]
+        state_dict, saved = load_weights(path)
+        config, classes = saved["config"], saved["classes"]
     except Exception as error:
         raise CondetError(f"{path}: not a condet detector file ({error})") from None
     # The saved weights replace the backbone's; its norm layers must be those it trained with.

@@ -86,9 +86,9 @@ def test_a_classify_train_run_folder_is_evaluated(synthetic_root, classify_run, 
     assert set(summary["results"]) == {"knn", "ncm", "linear"}
 
 
-@pytest.mark.parametrize("name", ["folder", "encoder.pt"])
+@pytest.mark.parametrize("name", ["folder", "encoder.safetensors"])
 def test_the_run_gives_its_encoders_backbone_and_normalisation(classify_run, name):
-    weights = classify_run if name == "folder" else classify_run / "encoder.pt"
+    weights = classify_run if name == "folder" else classify_run / name
     backbone, (mean, std) = frozen_backbone("resnet18", weights)
     encoder, saved = load_encoder(classify_run)
     # The small-input stem: a 3x3 first convolution, which build_backbone's ResNet lacks.
@@ -113,6 +113,6 @@ def test_a_run_of_another_backbone_is_one_line(synthetic_root, classify_run, tmp
     )
     assert main(argv) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"condet: error: {classify_run / 'encoder.pt'} holds a resnet18 encoder, not "
+        f"condet: error: {classify_run / 'encoder.safetensors'} holds a resnet18 encoder, not "
         "mobilenet_v3_small; pass --backbone resnet18"
     ]

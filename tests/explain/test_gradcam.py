@@ -16,6 +16,7 @@ from condet.explain.gradcam import backbone_cam, detector_cam, encoder_cam, over
 from condet.models.backbones import build_backbone
 from condet.models.detector import build_detector, detector_from_config
 from condet.models.encoder import CropEncoder
+from condet.models.weights import save_weights
 
 
 def hook_count(module: torch.nn.Module) -> int:
@@ -260,11 +261,11 @@ def write_coco(root: Path, scenes) -> Path:
 
 
 def save_run(folder: Path, state_dict: dict[str, torch.Tensor]) -> Path:
-    """A detect-train run folder: ``detector.pt`` as :func:`condet.train.detect.detect_train`
-    writes it."""
+    """A detect-train run folder: ``detector.safetensors`` as
+    :func:`condet.train.detect.detect_train` writes it."""
     folder.mkdir(parents=True)
-    saved = {"config": DETECTOR_CONFIG, "classes": ["box"], "state_dict": state_dict}
-    torch.save(saved, folder / "detector.pt")
+    metadata = {"config": DETECTOR_CONFIG, "classes": ["box"]}
+    save_weights(folder / "detector.safetensors", state_dict, metadata)
     return folder
 
 

@@ -11,6 +11,7 @@ import yaml
 from condet.cli import main
 from condet.data import SYNTHETIC_CLASSES
 from condet.losses import load_rankings
+from condet.models.weights import load_weights
 from condet.runs import read_metrics
 from tests.helpers import condet_process, kill_after_checkpoint
 
@@ -91,7 +92,7 @@ def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path,
     results = json.loads((run / "results.json").read_text())
     for name in ("ncm", "knn", "linear"):
         assert 0 <= results[name]["top1"] <= results[name]["top3"] <= 1
-    assert results["loss"] == loss and (run / "encoder.pt").is_file()
+    assert results["loss"] == loss and (run / "encoder.safetensors").is_file()
 
 
 @pytest.mark.slow
@@ -195,8 +196,7 @@ def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
     resumed = json.loads((killed / "results.json").read_text())
     assert expected["ncm"] == resumed["ncm"]
     assert expected["knn"] == resumed["knn"]
-    weights = [torch.load(run / "encoder.pt", weights_only=True) for run in (straight, killed)]
-    state_dicts = [saved["state_dict"] for saved in weights]
+    state_dicts = [load_weights(run / "encoder.safetensors")[0] for run in (straight, killed)]
     assert all(torch.equal(state_dicts[0][key], state_dicts[1][key]) for key in state_dicts[0])
 
 
@@ -214,4 +214,4 @@ def test_two_ddp_processes_train_and_process_zero_writes_the_results(synthetic_r
     results = json.loads((run / "results.json").read_text())
     assert 0 <= results["ncm"]["top1"] <= 1
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > 0
-    assert (run / "encoder.pt").is_file()
+    assert (run / "encoder.safetensors").is_file()

@@ -11,6 +11,7 @@ from PIL import Image
 from condet.cli import main
 from condet.data import load_voc
 from condet.inference import load_detector
+from condet.models.weights import load_weights
 from condet.runs import read_metrics
 from tests.helpers import condet_process, kill_after_checkpoint, update_agreement
 
@@ -70,7 +71,7 @@ def test_run_folder_metrics_and_label_fraction(trained_run, synthetic_root):
     for name in (
         "metrics.md",
         "pr_curves.png",
-        "detector.pt",
+        "detector.safetensors",
         "checkpoints/last.ckpt",
         "config.yaml",
         "logs/metrics.csv",
@@ -205,13 +206,13 @@ def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
         *detect_args(synthetic_root, killed, *options), environment=environment
     )
     kill_after_checkpoint(process, killed)
-    assert not (killed / "detector.pt").is_file(), "the run finished before it was killed"
+    assert not (killed / "detector.safetensors").is_file(), "the run finished before it was killed"
     resume = condet_process(
         "detect-train", "--out", str(killed), "--resume", environment=environment
     )
     assert resume.wait() == 0
-    expected = torch.load(straight / "detector.pt", weights_only=True)["state_dict"]
-    resumed = torch.load(killed / "detector.pt", weights_only=True)["state_dict"]
+    expected = load_weights(straight / "detector.safetensors")[0]
+    resumed = load_weights(killed / "detector.safetensors")[0]
     assert all(torch.equal(expected[key], resumed[key]) for key in expected)
     assert (
         json.loads((straight / "metrics.json").read_text())["AP50_voc07"]
@@ -242,8 +243,7 @@ def test_two_ddp_processes_train_as_one_process(synthetic_root, tmp_path):
     for command in commands.values():
         assert condet_process(*command, environment=environment).wait() == 0
     start, one, two = (
-        torch.load(runs[name] / "detector.pt", weights_only=True)["state_dict"]
-        for name in ("start", "one", "two")
+        load_weights(runs[name] / "detector.safetensors")[0] for name in ("start", "one", "two")
     )
     distance, cosine = update_agreement(start, one, two)
     assert distance < 0.1 and cosine > 0.99, (distance, cosine)

@@ -32,6 +32,7 @@ from condet.evaluation.classification import (
 )
 from condet.io import write_text_atomic
 from condet.models.backbones import Backbone, build_backbone, input_normalization
+from condet.models.encoder import ENCODER_FILES, encoder_file, load_encoder
 from condet.runs import write_run_info
 
 logger = logging.getLogger("condet")
@@ -90,34 +91,31 @@ def frozen_backbone(
 ) -> tuple[Backbone, tuple[Sequence[float], Sequence[float]]]:
     """Backbone ``name`` with ``weights``, and the mean / std its inputs are normalised with.
 
-    A classify-train run (its folder, or its ``encoder.pt``) gives its encoder's backbone, with
+    A classify-train run (its folder, or its encoder file) gives its encoder's backbone, with
     the small-input stem and the crop mean / std it was trained with. Anything else goes to
     :func:`build_backbone` and is normalised as those weights expect.
     """
-    encoder_file = _classify_encoder_file(weights)
-    if encoder_file is None:
+    encoder_path = _classify_encoder_file(weights)
+    if encoder_path is None:
         return build_backbone(name, weights), input_normalization(name)
-    # Imported here: the training module imports this one.
-    from condet.models.encoder import load_encoder
-
-    encoder, saved = load_encoder(encoder_file)
+    encoder, saved = load_encoder(encoder_path)
     trained = saved["config"]["backbone"]
     if trained != name:
         raise CondetError(
-            f"{encoder_file} holds a {trained} encoder, not {name}; pass --backbone {trained}"
+            f"{encoder_path} holds a {trained} encoder, not {name}; pass --backbone {trained}"
         )
     return encoder.backbone, (saved["mean"], saved["std"])
 
 
 def _classify_encoder_file(weights: str | Path) -> Path | None:
-    """The ``encoder.pt`` of a classify-train run that ``weights`` names (the run folder or the
+    """The encoder file of a classify-train run that ``weights`` names (the run folder or the
     file), else None. A pretrain run's folder holds ``backbone.safetensors`` instead."""
     if str(weights) in ("random", "imagenet"):
         return None
     path = Path(weights)
-    if path.is_dir() and not (path / "backbone.safetensors").is_file():
-        path = path / "encoder.pt"
-    return path if path.name == "encoder.pt" and path.is_file() else None
+    if path.is_dir():
+        return None if (path / "backbone.safetensors").is_file() else encoder_file(path)
+    return path if path.name in ENCODER_FILES and path.is_file() else None
 
 
 @torch.inference_mode()

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from condet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from condet.errors import CondetError
-from condet.io import atomic_path
+from condet.models.weights import load_weights, save_weights
 
 
 class BackboneError(CondetError):
@@ -162,14 +162,7 @@ def load_backbone_weights(backbone: Backbone, source: str | Path) -> None:
 
 def save_backbone(backbone: Backbone, path: str | Path) -> Path:
     """Write the backbone's weights as ``.safetensors`` (atomically), its name in the metadata."""
-    from safetensors.torch import save_file
-
-    state_dict = {
-        key: value.detach().cpu().contiguous() for key, value in backbone.state_dict().items()
-    }
-    with atomic_path(path) as temporary:
-        save_file(state_dict, str(temporary), metadata={"condet_backbone": backbone.name})
-    return Path(path)
+    return save_weights(path, backbone.state_dict(), {"backbone": backbone.name})
 
 
 def _spec(name: str) -> BackboneSpec:
@@ -319,15 +312,12 @@ def _imagenet_state_dict(spec: BackboneSpec) -> dict[str, Tensor]:
 def _read_state_dict(path: Path) -> tuple[dict[str, Tensor], str | None]:
     """The tensors of ``path`` and the backbone name recorded in it, if any."""
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
         try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
-                tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-            return tensors, metadata.get("condet_backbone")
+            tensors, metadata = load_weights(path)
         except Exception as error:
             raise BackboneError(f"{path}: not a readable safetensors file ({error})") from None
+        # Backbones saved before the one weights format recorded their name as condet_backbone.
+        return tensors, metadata.get("backbone") or metadata.get("condet_backbone")
     import warnings
 
     try:

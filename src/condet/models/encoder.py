@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from condet.errors import CondetError
 from condet.models.backbones import build_backbone
 from condet.models.heads import ProjectionHead
+from condet.models.weights import load_weights
+
+ENCODER_FILES = ("encoder.safetensors", "encoder.pt")
+"""What a classify-train run's encoder is saved as, newest format first."""
 
 
 class CropEncoder(nn.Module):
@@ -57,16 +60,24 @@ class CropEncoder(nn.Module):
 
 
 def load_encoder(run: Path) -> tuple[CropEncoder, dict[str, Any]]:
-    """A classify-train run's encoder and what was saved with it (classes, mean, std ...)."""
-    path = run / "encoder.pt" if run.is_dir() else run
-    if not path.is_file():
-        raise CondetError(f"no encoder at {path}; point at a classify-train run folder")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    """A classify-train run's encoder and what was saved with it (config, classes, known, mean,
+    std, prototypes, threshold), from the run folder or its encoder file."""
+    path = encoder_file(run) if run.is_dir() else run
+    if path is None or not path.is_file():
+        looked = " or ".join(str(run / name) for name in ENCODER_FILES) if path is None else path
+        raise CondetError(f"no encoder at {looked}; point at a classify-train run folder")
+    state_dict, saved = load_weights(path)
     config = saved["config"]
     contrastive = config["loss"] != "ce"
     outputs = config["projection_dim"] if contrastive else len(saved["known"])
     encoder = CropEncoder(
         config["backbone"], "random", outputs, contrastive, config["small_input_stem"]
     )
-    encoder.load_state_dict(saved["state_dict"])
+    encoder.load_state_dict(state_dict)
     return encoder.eval(), saved
+
+
+def encoder_file(run: Path) -> Path | None:
+    """The encoder file in a classify-train run folder (``encoder.safetensors``, or the
+    ``encoder.pt`` of a run from before the one weights format), else None."""
+    return next((run / name for name in ENCODER_FILES if (run / name).is_file()), None)

@@ -21,7 +21,6 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.accelerators import CPUAccelerator
 from torch import Tensor
 
 from condet.configs import ClassifyConfig
@@ -40,7 +39,7 @@ from condet.evaluation.encoders import (
     recompute_batchnorm_statistics,
 )
 from condet.evaluation.ood import acceptance_threshold, class_prototypes
-from condet.io import atomic_path, write_text_atomic
+from condet.io import write_text_atomic
 from condet.losses import (
     load_groups,
     load_rankings,
@@ -52,16 +51,12 @@ from condet.losses import (
 from condet.losses.queue import LabelledQueue
 from condet.models.backbones import input_normalization
 from condet.models.encoder import CropEncoder
+from condet.models.weights import save_weights
 from condet.runs import prepare_run_folder
-from condet.train.common import (
-    ResumableLoader,
-    StepBatches,
-    StepBatchSampler,
-    cosine_with_warmup,
-    make_trainer,
-    quiet_lightning,
-)
+from condet.train.common import StepBatches
+from condet.train.fit import fit
 from condet.train.optim import make_optimizer
+from condet.train.schedule import cosine_schedule
 
 logger = logging.getLogger("condet")
 
@@ -156,10 +151,8 @@ class ClassifyModule(L.LightningModule):
         config = self.config
         lr = config["lr"] * config["batch_size"] * self.trainer.world_size / 256
         optimizer = make_optimizer(self.encoder, config["optimizer"], lr, config["weight_decay"])
-        total = config["epochs"] * self.steps_per_epoch
-        warmup = round(config["warmup_epochs"] * self.steps_per_epoch)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        schedule = cosine_schedule(optimizer, config, self.steps_per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
 def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None:
@@ -194,7 +187,6 @@ def load_splits(config: ClassifyConfig, data: SkippedRecords) -> tuple[Annotatio
 
 def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train the crop encoder, evaluate it, and write the run folder; returns it."""
-    quiet_lightning()
     run = prepare_run_folder(config, config, "classify-train")
     data = SkippedRecords(strict=config.strict)
     train_annotations, test_annotations = load_splits(config, data)
@@ -217,55 +209,32 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
         mean, std = crop_mean_std(crops["train"].crops)
     else:
         mean, std = (list(values) for values in input_normalization(config.backbone))
-    trainer = make_trainer(
+    module_config = _module_config(config, len(classes))
+    augment = crop_augmentation(config.crop_size, config.min_scale, mean, std)
+    trainer, module = fit(
         config,
         run,
-        max_epochs=config.epochs,
+        StepBatches(LabelledCrops(crops["train"].crops, crops["train"].labels)),
+        lambda steps_per_epoch: ClassifyModule(module_config, known, rank_matrix, steps_per_epoch),
+        views=lambda rank: LabelledTwoViews(TwoViews(augment, config.seed, rank)),
         callbacks=callbacks,
-        log_every=max(1, min(10, len(crops["train"]) // config.batch_size)),
     )
-    sampler = StepBatchSampler(
-        len(crops["train"]),
-        config.batch_size,
-        config.seed,
-        steps_done=lambda: trainer.global_step,
-        rank=trainer.global_rank,
-        world=trainer.world_size,
-    )
-    in_workers = config.workers > 0 and isinstance(trainer.accelerator, CPUAccelerator)
-    augment = crop_augmentation(config.crop_size, config.min_scale, mean, std)
-    views = LabelledTwoViews(TwoViews(augment, config.seed, trainer.global_rank))
-    source = LabelledCrops(crops["train"].crops, crops["train"].labels)
-    batches = StepBatches(source, views if in_workers else None)
-    loader = ResumableLoader(
-        batches, sampler, num_workers=config.workers, persistent_workers=config.workers > 0
-    )
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    module = ClassifyModule(_module_config(config, len(classes)), known, rank_matrix, len(sampler))
-    if not in_workers:
-        module.views_on_device = views
-    checkpoint = run / "checkpoints" / "last.ckpt"
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
     if trainer.is_global_zero:
         normalize = Normalize(mean, std)
         recompute_batchnorm_statistics(module.encoder, crops["train"].crops, normalize)
         bank, bank_labels = known_bank(module.encoder, crops["train"], known, normalize)
         prototypes = class_prototypes(bank, bank_labels, len(classes))
         threshold = acceptance_threshold(bank, bank_labels, prototypes)
-        with atomic_path(run / "encoder.pt") as temporary:
-            torch.save(
-                {
-                    "config": _module_config(config, len(classes)),
-                    "classes": classes,
-                    "known": known,
-                    "mean": mean,
-                    "std": std,
-                    "prototypes": prototypes,
-                    "threshold": threshold,
-                    "state_dict": module.encoder.state_dict(),
-                },
-                temporary,
-            )
+        metadata = {
+            "config": module_config,
+            "classes": classes,
+            "known": known,
+            "mean": mean,
+            "std": std,
+            "prototypes": prototypes,
+            "threshold": threshold,
+        }
+        save_weights(run / "encoder.safetensors", module.encoder.state_dict(), metadata)
         results = evaluate_encoder(
             module.encoder, bank, bank_labels, crops["test"], known, normalize, run
         )

@@ -27,17 +27,13 @@ from condet.data.skipped import SkippedRecords
 from condet.data.splits import label_fraction_subset
 from condet.data.transforms import detection_transforms
 from condet.evaluation.detectors import detector_metrics_markdown, evaluate_detector
-from condet.io import atomic_path, write_text_atomic
+from condet.io import write_text_atomic
 from condet.models.detector import DETECTOR_KEYS, detector_from_config
+from condet.models.weights import save_weights
 from condet.runs import prepare_run_folder
-from condet.train.common import (
-    ResumableLoader,
-    StepBatchSampler,
-    cosine_with_warmup,
-    make_trainer,
-    quiet_lightning,
-)
+from condet.train.fit import fit
 from condet.train.optim import make_optimizer
+from condet.train.schedule import cosine_schedule
 
 logger = logging.getLogger("condet")
 
@@ -103,10 +99,8 @@ class DetectorModule(L.LightningModule):
         config = self.config
         lr = config["lr"] * config["batch_size"] * self.trainer.world_size / 16
         optimizer = make_optimizer(self.model, "sgd", lr, config["weight_decay"])
-        total = config["epochs"] * self.steps_per_epoch
-        warmup = min(config["warmup_steps"], max(1, total // 5))
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        schedule = cosine_schedule(optimizer, config, self.steps_per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
 class PeriodicEvaluation(L.Callback):
@@ -143,7 +137,6 @@ class PeriodicEvaluation(L.Callback):
 
 def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train, evaluate on the test split, and write the run folder; returns it."""
-    quiet_lightning()
     run = prepare_run_folder(config, config, "detect-train")
     data = SkippedRecords(strict=config.strict)
     train = data.load(config.data, config.split, image_root=config.images)
@@ -166,42 +159,18 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         config.class_agnostic,
         config.localization_threshold,
     )
-    trainer = make_trainer(
+    module_config = _module_config(config)
+    trainer, module = fit(
         config,
         run,
-        max_epochs=config.epochs,
+        SeededDetectionBatches(dataset, config.seed),
+        lambda steps_per_epoch: DetectorModule(module_config, len(train.classes), steps_per_epoch),
         callbacks=[evaluation, *(callbacks or [])],
-        log_every=max(1, min(10, len(labelled) // config.batch_size)),
         clip_grad_norm=config.clip_grad_norm,
     )
-    sampler = StepBatchSampler(
-        len(dataset),
-        config.batch_size,
-        config.seed,
-        steps_done=lambda: trainer.global_step,
-        rank=trainer.global_rank,
-        world=trainer.world_size,
-    )
-    loader = ResumableLoader(
-        SeededDetectionBatches(dataset, config.seed),
-        sampler,
-        num_workers=config.workers,
-        persistent_workers=config.workers > 0,
-    )
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    module = DetectorModule(_module_config(config), len(train.classes), len(sampler))
-    checkpoint = run / "checkpoints" / "last.ckpt"
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
     if trainer.is_global_zero:
-        with atomic_path(run / "detector.pt") as temporary:
-            torch.save(
-                {
-                    "config": _module_config(config),
-                    "classes": train.classes,
-                    "state_dict": module.model.state_dict(),
-                },
-                temporary,
-            )
+        metadata = {"config": module_config, "classes": train.classes}
+        save_weights(run / "detector.safetensors", module.model.state_dict(), metadata)
         metrics = evaluate_detector(
             module.model,
             test,

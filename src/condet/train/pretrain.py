@@ -2,7 +2,8 @@
 
 Read top to bottom: the config, the Lightning module (backbone + projection head + NT-Xent,
 two augmented views made on the device from uint8 batches), and :func:`pretrain`, which builds
-the data, the run folder and the trainer, trains, and exports ``backbone.safetensors``.
+the data and the run folder, trains with :func:`~condet.train.fit.fit`, and exports
+``backbone.safetensors``.
 
     condet pretrain --data ../shared/data/imagenette2-160/train --backbone resnet18 \
         --image-size 64 --batch-size 128 --epochs 10 --out runs/simclr
@@ -17,7 +18,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.accelerators import CPUAccelerator
 
 from condet.configs import PretrainConfig
 from condet.data.crops import ObjectCropDataset
@@ -29,15 +29,10 @@ from condet.losses import NTXentLoss
 from condet.models.backbones import build_backbone, input_normalization, save_backbone
 from condet.models.heads import ProjectionHead
 from condet.runs import prepare_run_folder
-from condet.train.common import (
-    ResumableLoader,
-    StepBatches,
-    StepBatchSampler,
-    cosine_with_warmup,
-    make_trainer,
-    quiet_lightning,
-)
+from condet.train.common import StepBatches
+from condet.train.fit import fit
 from condet.train.optim import make_optimizer
+from condet.train.schedule import cosine_schedule
 
 logger = logging.getLogger("condet")
 
@@ -99,10 +94,8 @@ class SimCLRModule(L.LightningModule):
             config["weight_decay"],
             lr_scales={"backbone": backbone_lr_scale(config)},
         )
-        total = config["epochs"] * self.steps_per_epoch
-        warmup = round(config["warmup_epochs"] * self.steps_per_epoch)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        schedule = cosine_schedule(optimizer, config, self.steps_per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
 def backbone_lr_scale(config: dict[str, Any]) -> float:
@@ -141,7 +134,6 @@ def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) 
 
     ``callbacks`` are added to the trainer's (to time or inspect a run).
     """
-    quiet_lightning()
     run = prepare_run_folder(config, config, "pretrain")
     # Views are cropped from images stored a little larger, as 224 crops come from 256 images.
     dataset, skipped = pretraining_images(
@@ -150,49 +142,23 @@ def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) 
     # Pretraining has no results file; what it trained on is recorded beside its config.
     data = {"crops" if config.crops else "images": len(dataset), "skipped": skipped}
     write_text_atomic(run / "data.json", json.dumps(data, indent=2))
-    trainer = make_trainer(
-        config,
-        run,
-        max_epochs=config.epochs,
-        callbacks=callbacks,
-        log_every=max(1, min(10, len(dataset) // config.batch_size)),
-    )
-    sampler = StepBatchSampler(
-        len(dataset),
-        config.batch_size,
-        config.seed,
-        steps_done=lambda: trainer.global_step,
-        rank=trainer.global_rank,
-        world=trainer.world_size,
-    )
-    # Views are made in the loader's worker processes, beside the training step, on a CPU
-    # with --workers; on an accelerator, on the accelerator.
-    in_workers = config.workers > 0 and isinstance(trainer.accelerator, CPUAccelerator)
-    mean, std = input_normalization(config.backbone)
-    augment = SimCLRAugmentation(config.image_size, mean=mean, std=std)
-    views = TwoViews(augment, config.seed, trainer.global_rank)
-    batches = StepBatches(dataset_tensor(dataset), views if in_workers else None)
-    loader = ResumableLoader(
-        batches,
-        sampler,
-        num_workers=config.workers,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=config.workers > 0,
-    )
-    # Seeded here, after the data: decoding may or may not draw random numbers (a cache hit
-    # does not), and the initial weights must not depend on that.
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    module = SimCLRModule(_module_config(config), steps_per_epoch=len(sampler))
+    module_config = _module_config(config)
     if config.weights != "random":
         logger.info(
             "continuing from %s weights; the backbone learns at %g x the head's rate",
             config.weights,
-            backbone_lr_scale(module.config),
+            backbone_lr_scale(module_config),
         )
-    if not in_workers:
-        module.views_on_device = views
-    checkpoint = run / "checkpoints" / "last.ckpt"
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
+    mean, std = input_normalization(config.backbone)
+    augment = SimCLRAugmentation(config.image_size, mean=mean, std=std)
+    trainer, module = fit(
+        config,
+        run,
+        StepBatches(dataset_tensor(dataset)),
+        lambda steps_per_epoch: SimCLRModule(module_config, steps_per_epoch),
+        views=lambda rank: TwoViews(augment, config.seed, rank),
+        callbacks=callbacks,
+    )
     if trainer.is_global_zero:
         save_backbone(module.backbone, run / "backbone.safetensors")
         logger.info("backbone written to %s", run / "backbone.safetensors")

@@ -1,0 +1,93 @@
+"""The one training set-up that ``pretrain``, ``detect-train`` and ``classify-train`` share.
+
+Each command reads its data, calls :func:`fit` and, on the global-zero process, writes its
+outputs from the trained module. :func:`fit` does what lies between, in the same order for all
+three: quiet Lightning, make the trainer (:func:`~condet.train.common.make_trainer`), the
+seeded batch sampler and its resumable loader, seed every generator, build the module, train
+(from ``RUN/checkpoints/last.ckpt`` with ``--resume``).
+
+Seeding comes after the data and before the module: decoding may or may not draw random
+numbers (a cache hit does not), and the initial weights must not depend on that. The data
+order and augmentations have their own seeds (:class:`~condet.train.common.StepBatchSampler`,
+:class:`~condet.data.transforms.TwoViews`), so they do not depend on it either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.accelerators import CPUAccelerator
+from torch.utils.data import Dataset
+
+from condet.configs import TrainingOptions
+from condet.train.common import (
+    ResumableLoader,
+    StepBatches,
+    StepBatchSampler,
+    make_trainer,
+    quiet_lightning,
+)
+
+
+def fit(
+    config: TrainingOptions,
+    run: Path,
+    batches: Dataset,
+    make_module: Callable[[int], L.LightningModule],
+    *,
+    views: Callable[[int], Callable[..., Any]] | None = None,
+    callbacks: list[L.Callback] | None = None,
+    clip_grad_norm: float = 0.0,
+) -> tuple[L.Trainer, L.LightningModule]:
+    """Train ``make_module(steps_per_epoch)`` on ``batches`` in ``run``; the trainer and module.
+
+    ``config`` is the command's config: its training options and ``epochs`` and
+    ``batch_size``. ``batches`` is keyed by ``(step, indices)``, as the sampler yields them.
+    ``views``, when given, makes the seeded two-view transform of a process rank; ``batches``
+    is then a :class:`StepBatches` without one, and the views are made in the loader's worker
+    processes on a CPU with ``--workers`` (beside the training step), else on the device
+    (the module's ``views_on_device``, applied after the batch is moved there). ``callbacks``
+    are added to the trainer's; ``clip_grad_norm`` above 0 clips the gradient norm.
+    """
+    quiet_lightning()
+    trainer = make_trainer(
+        config,
+        run,
+        max_epochs=config.epochs,
+        callbacks=callbacks,
+        log_every=max(1, min(10, len(batches) // config.batch_size)),
+        clip_grad_norm=clip_grad_norm,
+    )
+    sampler = StepBatchSampler(
+        len(batches),
+        config.batch_size,
+        config.seed,
+        steps_done=lambda: trainer.global_step,
+        rank=trainer.global_rank,
+        world=trainer.world_size,
+    )
+    views_on_device = None
+    if views is not None:
+        rank_views = views(trainer.global_rank)
+        if config.workers > 0 and isinstance(trainer.accelerator, CPUAccelerator):
+            batches = StepBatches(batches.images, rank_views)
+        else:
+            views_on_device = rank_views
+    loader = ResumableLoader(
+        batches,
+        sampler,
+        num_workers=config.workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=config.workers > 0,
+    )
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    module = make_module(len(sampler))
+    if views_on_device is not None:
+        module.views_on_device = views_on_device
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
+    return trainer, module
