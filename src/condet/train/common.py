@@ -1,4 +1,5 @@
-"""What every condet training command shares: the seeded batches and the Lightning trainer.
+"""The pieces every condet training command shares: the seeded batches and the Lightning
+trainer, which :func:`condet.train.fit.fit` puts together in one sequence.
 
 The run folder it writes into is :mod:`condet.runs`'s; checkpoints go to
 ``RUN/checkpoints/last.ckpt`` (every --checkpoint-every steps and at the end).
