@@ -14,15 +14,16 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
-from condet.configs import FeaturesConfig
 from condet.data.annotations import DataError
 from condet.data.images import ImageTensors, class_folder, default_cache_dir
 from condet.data.skipped import SkippedRecords
 from condet.data.transforms import Normalize
+from condet.devices import accelerator_device
 from condet.errors import CondetError
 from condet.evaluation.classification import (
     knn_scores,
@@ -33,6 +34,11 @@ from condet.evaluation.classification import (
 from condet.io import write_text_atomic
 from condet.models.backbones import Backbone, build_backbone, input_normalization
 from condet.train.common import write_run_info
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.features import FeaturesConfig
+
 
 logger = logging.getLogger("condet")
 
@@ -143,11 +149,7 @@ def embed(
 
 def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     """Run the evaluation, write ``features.json``, ``features.md`` and the plot into ``out``."""
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu")
-        if config.device == "auto"
-        else config.device
-    )
+    device = accelerator_device(config.accelerator)
     cache_dir = config.cache_dir or default_cache_dir()
     write_run_info(config.out, config, "evaluate-features")
     read = SkippedRecords()

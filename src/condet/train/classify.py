@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -29,7 +29,6 @@ from lightning.pytorch.accelerators import CPUAccelerator
 from torch import Tensor, nn
 from torch.optim.swa_utils import update_bn
 
-from condet.configs import ClassifyConfig
 from condet.data.annotations import Annotations
 from condet.data.check import load_any
 from condet.data.crops import ObjectCropDataset
@@ -77,6 +76,11 @@ from condet.train.common import (
     quiet_lightning,
 )
 from condet.train.optim import make_optimizer
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.classify import ClassifyConfig
+
 
 logger = logging.getLogger("condet")
 

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -36,10 +36,13 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import condet
-from condet.config import config_to_dict
-from condet.configs import TrainingOptions
+from condet.commands.options import config_to_dict
 from condet.errors import CondetError
 from condet.io import atomic_path, write_text_atomic
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.training import TrainingOptions
 
 
 def prepare_run_folder(options: TrainingOptions, config: Any, command: str) -> Path:

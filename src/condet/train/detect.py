@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import numpy as np
@@ -22,7 +22,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from condet.configs import DetectConfig
 from condet.data.annotations import Annotations
 from condet.data.datasets import DetectionDataset, continuous_boxes, detection_collate
 from condet.data.skipped import SkippedRecords
@@ -46,6 +45,11 @@ from condet.train.common import (
     quiet_lightning,
 )
 from condet.train.optim import make_optimizer
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.detect import DetectConfig
+
 
 logger = logging.getLogger("condet")
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.accelerators import CPUAccelerator
 
-from condet.configs import PretrainConfig
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import ImageTensors, default_cache_dir, image_paths
 from condet.data.skipped import SkippedRecords
@@ -38,6 +37,11 @@ from condet.train.common import (
     quiet_lightning,
 )
 from condet.train.optim import make_optimizer
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.pretrain import PretrainConfig
+
 
 logger = logging.getLogger("condet")
 
