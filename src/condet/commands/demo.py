@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from importlib.resources import as_file, files
 from pathlib import Path
 
+from condet.commands.experiment import write_experiment_outputs
 from condet.commands.registry import Command
 
 
@@ -23,6 +24,7 @@ def run(config: DemoConfig) -> int:
 
     with as_file(files("condet") / "protocols" / "demo.yaml") as protocol:
         out = run_experiment(protocol, config.out, smoke=config.smoke)
+    write_experiment_outputs(out, config)
     print((out / "results.md").read_text(), end="")
     print(f"open {out / 'report.html'} to see the whole run")
     return 0

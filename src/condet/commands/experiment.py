@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from condet.commands.outputs import write_config, write_metrics
 from condet.commands.registry import Command
 
 
@@ -41,9 +44,19 @@ def run(config: ExperimentConfig) -> int:
     from condet.experiment import run_experiment
 
     out = run_experiment(config.protocol, config.out, config.data, config.smoke, config.only)
+    write_experiment_outputs(out, config)
     print((out / "results.md").read_text(), end="")
     print(f"tables and report written to {out / 'report.html'}")
     return 0
+
+
+def write_experiment_outputs(out: Path, config: Any) -> None:
+    """``config.yaml`` and ``metrics.json`` of an experiment folder: the headline cells of every
+    run of ``results.json``, by run name."""
+    rows = json.loads((out / "results.json").read_text())
+    cells = {row["run"]: {k: v for k, v in row.items() if isinstance(v, dict)} for row in rows}
+    write_config(out, config)
+    write_metrics(out, cells)
 
 
 COMMAND = Command(
