@@ -51,6 +51,7 @@ class TrainingOptions:
 def is_global_zero() -> bool:
     """Whether this is the process that evaluates and writes the results (the only one
     without DDP): the others of a multi-process run end after training."""
+    # Imported here, as in every command's run: building the parser must not load Lightning.
     from lightning.pytorch.utilities import rank_zero_only
 
     return getattr(rank_zero_only, "rank", 0) == 0
