@@ -28,7 +28,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from condet.configs import PretrainConfig
+from condet.commands.pretrain import PretrainConfig
 from condet.data.images import ImageTensors, default_cache_dir, image_paths
 from condet.losses import NTXentLoss
 from condet.models.backbones import build_backbone

@@ -19,7 +19,6 @@ from condet.cli import main
 from condet.errors import CondetError
 from condet.experiment import (
     Run,
-    _changes,
     comparison_sentences,
     load_protocol,
     plan_runs,
@@ -27,6 +26,7 @@ from condet.experiment import (
     select_runs,
     summary_rows,
 )
+from condet.experiment.records import record_changes
 
 PROTOCOL = {
     "name": "tiny",
@@ -308,10 +308,10 @@ def test_changes_name_each_option_the_version_and_redone_runs():
         "condet": condet.__version__,
         "depends": {"ssl": "new"},
     }
-    assert _changes(copy.deepcopy(wanted), wanted) == []
+    assert record_changes(copy.deepcopy(wanted), wanted) == []
     previous = copy.deepcopy(wanted) | {"condet": "0.0.1", "depends": {"ssl": "old"}}
     previous["options"] = {"lr": 0.004, "withhold": ["ring"], "loss": "ce"}
-    assert _changes(previous, wanted) == [
+    assert record_changes(previous, wanted) == [
         "options changed (lr: 0.004 -> 0.01, withhold: [ring] -> [ring, star], r: unset -> 3, "
         "loss: ce -> unset)",
         f"made by condet 0.0.1, this is {condet.__version__}",
@@ -369,7 +369,7 @@ TINY = {
                 "test-split": "test",
                 "backbone": "mobilenet_v3_small",
                 "image-size": 32,
-                "device": "cpu",
+                "accelerator": "cpu",
                 "progress": False,
             },
         },

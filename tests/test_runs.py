@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from condet.config import build_config
-from condet.configs import PretrainConfig
+from condet.commands.pretrain import PretrainConfig
 from condet.errors import CondetError
+from condet.options import build_config
 from condet.runs import prepare_run_folder, read_metrics, resume_config_values, write_run_info
 
 

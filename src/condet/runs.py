@@ -16,17 +16,19 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 import yaml
 
 import condet
-from condet.config import config_to_dict
-from condet.configs import TrainingOptions
 from condet.errors import CondetError
 from condet.io import write_text_atomic
+from condet.options import config_to_dict
+
+if TYPE_CHECKING:
+    from condet.commands.training import TrainingOptions
 
 
 def prepare_run_folder(options: TrainingOptions, config: Any, command: str) -> Path:

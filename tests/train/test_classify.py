@@ -97,8 +97,8 @@ def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path,
 
 @pytest.mark.slow
 def test_withheld_classes_never_train_and_are_scored_as_unknown(synthetic_root, tmp_path):
-    from condet.config import build_config
-    from condet.configs import ClassifyConfig
+    from condet.commands.classify import ClassifyConfig
+    from condet.options import build_config
     from condet.train.classify import classify_train
 
     recorder = LabelRecorder()

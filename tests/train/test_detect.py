@@ -250,7 +250,7 @@ def test_two_ddp_processes_train_as_one_process(synthetic_root, tmp_path):
 
 
 def test_clip_grad_norm_reaches_the_trainer(tmp_path):
-    from condet.configs import DetectConfig
+    from condet.commands.detect import DetectConfig
     from condet.train.common import make_trainer
 
     clipped = make_trainer(DetectConfig(), tmp_path / "a", max_epochs=1, clip_grad_norm=10)

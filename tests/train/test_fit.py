@@ -13,7 +13,7 @@ import condet.train.classify
 import condet.train.detect
 import condet.train.pretrain
 from condet.cli import main
-from condet.configs import PretrainConfig
+from condet.commands.pretrain import PretrainConfig
 from condet.data.transforms import SimCLRAugmentation, TwoViews
 from condet.train.common import StepBatches
 from condet.train.fit import fit

@@ -14,15 +14,16 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
-from condet.configs import FeaturesConfig
 from condet.data.annotations import DataError
 from condet.data.images import ImageTensors, class_folder, default_cache_dir
 from condet.data.skipped import SkippedRecords
 from condet.data.transforms import Normalize
+from condet.devices import accelerator_device
 from condet.errors import CondetError
 from condet.evaluation.classification import (
     knn_scores,
@@ -34,6 +35,11 @@ from condet.io import write_text_atomic
 from condet.models.backbones import Backbone, build_backbone, input_normalization
 from condet.models.encoder import ENCODER_FILES, encoder_file, load_encoder
 from condet.runs import write_run_info
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.features import FeaturesConfig
+
 
 logger = logging.getLogger("condet")
 
@@ -141,11 +147,7 @@ def embed(
 
 def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     """Run the evaluation, write ``features.json``, ``features.md`` and the plot into ``out``."""
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu")
-        if config.device == "auto"
-        else config.device
-    )
+    device = accelerator_device(config.accelerator)
     cache_dir = config.cache_dir or default_cache_dir()
     write_run_info(config.out, config, "evaluate-features")
     read = SkippedRecords()
@@ -198,7 +200,7 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
         "skipped": skipped,
     }
     write_text_atomic(config.out / "features.json", json.dumps(summary, indent=2))
-    write_text_atomic(config.out / "features.md", results_table(results))
+    write_text_atomic(config.out / "features.md", features_results_markdown(results))
     if config.plot != "none":
         plot_embeddings(
             queries, test_labels, classes, config.out / "embedding.png", config.plot, config.seed
@@ -206,7 +208,7 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     return results
 
 
-def results_table(results: dict[str, dict[str, float]]) -> str:
+def features_results_markdown(results: dict[str, dict[str, float]]) -> str:
     """A Markdown table: one row per classifier, top-1 and top-3."""
     lines = ["| classifier | top-1 | top-3 |", "|---|---|---|"]
     names = {"knn": "k-NN", "ncm": "nearest class mean", "linear": "linear probe"}

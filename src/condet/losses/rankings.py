@@ -31,8 +31,8 @@ from typing import Any
 import torch
 import yaml
 
-from condet.config import yaml_problem
 from condet.errors import CondetError
+from condet.yaml_problems import yaml_problem
 
 
 class RankingError(CondetError):

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from condet.configs import ClassifyConfig
 from condet.data.annotations import Annotations
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import default_cache_dir
@@ -57,6 +56,11 @@ from condet.train.common import StepBatches
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.classify import ClassifyConfig
+
 
 logger = logging.getLogger("condet")
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 from torch.utils.data import Dataset
 
-from condet.configs import DetectConfig
 from condet.data.annotations import Annotations
 from condet.data.datasets import DetectionDataset, detection_collate
 from condet.data.skipped import SkippedRecords
@@ -34,6 +33,11 @@ from condet.runs import prepare_run_folder
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.detect import DetectConfig
+
 
 logger = logging.getLogger("condet")
 

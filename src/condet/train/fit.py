@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.accelerators import CPUAccelerator
 from torch.utils.data import Dataset
 
-from condet.configs import TrainingOptions
 from condet.train.common import (
     ResumableLoader,
     StepBatches,
@@ -31,6 +30,9 @@ from condet.train.common import (
     make_trainer,
     quiet_lightning,
 )
+
+if TYPE_CHECKING:
+    from condet.commands.training import TrainingOptions
 
 
 def fit(

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 
-from condet.configs import PretrainConfig
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import ImageTensors, default_cache_dir, image_paths
 from condet.data.skipped import SkippedRecords
@@ -33,6 +32,11 @@ from condet.train.common import StepBatches
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
+
+if TYPE_CHECKING:
+    # the command's config, in annotations only: commands import this module, not the reverse
+    from condet.commands.pretrain import PretrainConfig
+
 
 logger = logging.getLogger("condet")
 

@@ -1,9 +1,12 @@
-"""Typed command configs: dataclass defaults, overridden by a YAML file, overridden by flags.
+"""Typed command options: dataclass defaults, overridden by a YAML file, overridden by flags.
 
-Every training or evaluation command has one dataclass config. Its fields become command-line
-flags (``batch_size`` -> ``--batch-size``, help from the field's ``metadata["help"]``), a
+Every command has one dataclass config. Its fields become command-line flags
+(``batch_size`` -> ``--batch-size``, help from the field's ``metadata["help"]``), a
 ``--config FILE`` YAML can set any of them, and the resolved config is written into the run
-folder, so a run can always be repeated::
+folder, so a run can always be repeated. Field metadata shapes the flag further:
+``positional`` (an argument without ``--``; a list takes one or more), ``repeat`` (a list
+flag given once per value, ``--model a --model b``) and ``metavar``. A field without a
+default is a required flag (or a positional argument)::
 
     @dataclass
     class PretrainConfig:
@@ -25,6 +28,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from condet.errors import CondetError
+from condet.yaml_problems import yaml_problem
 
 Config = TypeVar("Config")
 
@@ -34,43 +38,83 @@ class ConfigError(CondetError):
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
-    """Add ``--config`` and one flag per field of ``config_class``."""
-    parser.add_argument("--config", type=Path, help="YAML file with any of the options below")
+    """Add ``--config`` and one flag (or positional argument) per field of ``config_class``."""
+    parser.add_argument(
+        "--config",
+        dest="config_file",
+        type=Path,
+        metavar="CONFIG",
+        help="YAML file with any of the options below",
+    )
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
-        flag = "--" + field.name.replace("_", "-")
-        kind = hints[field.name]
-        help_text = field.metadata.get("help", "")
-        default = _default(field)
-        shown = f" (default: {_show(default)})" if default is not None else ""
-        options: dict[str, Any] = {"dest": field.name, "default": None, "help": help_text + shown}
-        base, is_list = _base_type(kind)
-        if base is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        else:
-            if typing.get_origin(base) is Literal:
-                options["choices"] = list(typing.get_args(base))
-                base = type(options["choices"][0])
-            options["type"] = base
-            if is_list:
-                options["nargs"] = "+"
-            options["metavar"] = field.name.split("_")[-1].upper()
-        parser.add_argument(flag, **options)
+        name, options = _argument(field, hints[field.name])
+        parser.add_argument(name, **options)
+
+
+def _argument(field: dataclasses.Field, kind: Any) -> tuple[str, dict[str, Any]]:
+    """The name and ``add_argument`` options of the argument ``field`` becomes."""
+    help_text = field.metadata.get("help", "")
+    default = _default(field)
+    shown = f" (default: {_show(default)})" if default not in (None, []) else ""
+    options: dict[str, Any] = {"help": help_text + shown}
+    base, is_list = _base_type(kind)
+    if base is bool:
+        options["action"] = argparse.BooleanOptionalAction
+    else:
+        if typing.get_origin(base) is Literal:
+            options["choices"] = list(typing.get_args(base))
+            base = type(options["choices"][0])
+        options["type"] = base
+        if field.metadata.get("repeat"):
+            options["action"] = "append"
+        elif is_list:
+            options["nargs"] = "+"
+    if field.metadata.get("positional"):
+        return field.name, options
+    if base is not bool:
+        options["metavar"] = field.metadata.get("metavar", field.name.split("_")[-1].upper())
+    options |= {"dest": field.name, "default": None}
+    if is_required(field):
+        options["required"] = True
+    return option_flag(field.name), options
+
+
+def option_flag(name: str) -> str:
+    """The command-line flag of option ``name`` (``batch_size`` -> ``--batch-size``)."""
+    return "--" + name.replace("_", "-")
+
+
+def is_required(field: dataclasses.Field) -> bool:
+    """Whether ``field`` has no default, so that every use of the command must set it."""
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def positional_fields(config_class: type) -> list[dataclasses.Field]:
+    """The fields of ``config_class`` given as positional arguments, in order."""
+    return [field for field in dataclasses.fields(config_class) if field.metadata.get("positional")]
 
 
 def resolve_config(
     config_class: type[Config], args: argparse.Namespace, base: dict[str, Any] | None = None
 ) -> Config:
-    """Defaults, then ``base`` (a resumed run's config), then ``args.config`` (YAML), then
+    """Defaults, then ``base`` (a resumed run's config), then ``args.config_file`` (YAML), then
     every flag given on the command line."""
+    return build_config(config_class, given_values(config_class, args, base))
+
+
+def given_values(
+    config_class: type, args: argparse.Namespace, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The values ``base``, the ``--config`` file and the flags in ``args`` set, in that order."""
     values: dict[str, Any] = dict(base or {})
-    if getattr(args, "config", None) is not None:
-        values.update(load_config_file(config_class, args.config))
+    if getattr(args, "config_file", None) is not None:
+        values.update(load_config_file(config_class, args.config_file))
     for field in dataclasses.fields(config_class):
         given = getattr(args, field.name, None)
         if given is not None:
             values[field.name] = given
-    return build_config(config_class, values)
+    return values
 
 
 def load_config_file(config_class: type, path: Path) -> dict[str, Any]:
@@ -93,28 +137,6 @@ def load_config_file(config_class: type, path: Path) -> dict[str, Any]:
     return values
 
 
-def yaml_problem(error: yaml.YAMLError | UnicodeDecodeError) -> str:
-    """What is wrong with an unreadable YAML file, in one line, e.g. ``malformed YAML at line 2,
-    column 1: expected the node content, but found '<stream end>' (while parsing a flow node)``.
-
-    PyYAML's own message spans several lines (each position with a quoted excerpt and a caret),
-    and every CLI error must be one line: keep the problem, its line and column, and what the
-    parser was reading there.
-    """
-    if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text (at byte {error.start})"
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = error.problem or error.context or "unreadable"
-        context = f" ({error.context})" if error.problem and error.context else ""
-        text = f"malformed YAML{where}: {problem}{context}"
-    else:
-        # A ReaderError (a character YAML does not allow): its first line says which.
-        text = "malformed YAML: " + str(error).splitlines()[0]
-    return " ".join(text.split())
-
-
 def build_config(config_class: type[Config], values: dict[str, Any]) -> Config:
     """``config_class(**values)`` with every value converted to and checked against its type."""
     hints = typing.get_type_hints(config_class)
@@ -123,6 +145,9 @@ def build_config(config_class: type[Config], values: dict[str, Any]) -> Config:
         if name not in hints:
             raise ConfigError(f"unknown option {name!r}")
         converted[name] = _convert(name, value, hints[name])
+    for field in dataclasses.fields(config_class):
+        if is_required(field) and field.name not in converted:
+            raise ConfigError(f"option {field.name} must be set")
     return config_class(**converted)
 
 

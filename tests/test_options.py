@@ -7,7 +7,12 @@ from typing import Literal
 
 import pytest
 
-from condet.config import ConfigError, add_config_arguments, config_to_dict, resolve_config
+from condet.options import (
+    ConfigError,
+    add_config_arguments,
+    config_to_dict,
+    resolve_config,
+)
 
 
 @dataclass

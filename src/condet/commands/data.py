@@ -1,0 +1,85 @@
+"""``condet data synth`` and ``condet data check``: make and validate data sets.
+
+They write nothing beside the data set (no ``config.yaml`` / ``metrics.json``): a data set
+folder holds only the data, and they are no protocol runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from condet.commands.registry import Command
+
+GROUP_HELP = "make and validate data sets"
+GROUP_DESCRIPTION = "Make the synthetic data set, or validate a VOC / COCO / YOLO data set."
+
+
+@dataclass
+class SynthConfig:
+    """``condet data synth``: the embedded synthetic data set."""
+
+    out: Path = field(
+        metadata={
+            "help": "folder to write (empty, or an earlier synth)",
+            "positional": True,
+        }
+    )
+    images: int = field(default=300, metadata={"help": "number of images"})
+    seed: int = field(default=0, metadata={"help": "generator seed"})
+    size: int = field(default=256, metadata={"help": "image side in pixels"})
+
+
+@dataclass
+class CheckConfig:
+    """``condet data check``: what a data set holds and every problem in it."""
+
+    root: Path = field(
+        metadata={"help": "VOC folder, COCO .json or YOLO data.yaml", "positional": True}
+    )
+    split: str | None = field(
+        default=None, metadata={"help": "only this split (default: every split found)"}
+    )
+    images: Path | None = field(
+        default=None, metadata={"help": "COCO only: the folder of the images"}
+    )
+
+
+def run_synth(config: SynthConfig) -> int:
+    """Generate the set and print its check."""
+    from condet.data.check import check_dataset, format_report
+    from condet.data.synthetic import generate_synthetic
+
+    root = generate_synthetic(
+        config.out, images=config.images, seed=config.seed, image_size=config.size
+    )
+    print(format_report(check_dataset(root)))
+    return 0
+
+
+def run_check(config: CheckConfig) -> int:
+    """Print the check; exit code 1 when it found a problem."""
+    from condet.data.check import check_dataset, format_report
+
+    report = check_dataset(config.root, split=config.split, image_root=config.images)
+    print(format_report(report))
+    return 1 if report.problems else 0
+
+
+SYNTH_COMMAND = Command(
+    name="data synth",
+    help="generate the synthetic shapes data set (VOC layout)",
+    description="Generate the embedded synthetic data set: scenes of ten shape classes "
+    "in three families, written in VOC layout with a rankings.yaml of the families.",
+    config=SynthConfig,
+    run=run_synth,
+)
+CHECK_COMMAND = Command(
+    name="data check",
+    help="validate a data set and print what it holds",
+    description="Read a VOC folder, a COCO JSON or a YOLO data.yaml as training would, "
+    "print images and objects per split and class, and list every problem found. "
+    "Exits with 1 when there is a problem.",
+    config=CheckConfig,
+    run=run_check,
+)

@@ -1,0 +1,62 @@
+"""The command record: what ``condet NAME`` is, its typed config and the function that runs it.
+
+``cli`` builds the parser from these records and ``experiment`` calls ``run`` directly. A
+command's ``run`` imports its heavy modules (PyTorch, Lightning) when it is called, so that
+building the parser (``condet --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from condet.options import build_config
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``condet`` command.
+
+    ``name`` is its words on the command line (``"data synth"``); ``headline`` the numbers of
+    its ``metrics.json`` an experiment shows, as (path in the JSON, column label);
+    ``output_suffix`` is the file type of a command whose ``out`` is one file (``.png``)
+    rather than a run folder.
+    """
+
+    name: str
+    help: str
+    description: str
+    config: type
+    run: Callable[[Any], int]
+    headline: tuple[tuple[str, str], ...] = ()
+    output_suffix: str = ""
+
+    @property
+    def single_file(self) -> bool:
+        """Whether the command writes one file rather than a run folder."""
+        return bool(self.output_suffix)
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a run of this command can continue from its last checkpoint."""
+        return any(field.name == "resume" for field in dataclasses.fields(self.config))
+
+    def build_config(self, values: dict[str, Any]) -> Any:
+        """The config ``values`` set (keys with dashes or underscores); a resumed run starts
+        from the config it was started with (``RUN/config.yaml``)."""
+        values = {str(key).replace("-", "_"): value for key, value in values.items()}
+        if self.resumable and values.get("resume"):
+            values = resumed_config_values(self.config, values) | values
+        return build_config(self.config, values)
+
+
+def resumed_config_values(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The saved config of the run in ``values["out"]`` (or the default run folder)."""
+    # Imported here: it brings Lightning, which building the parser must not load.
+    from condet.train.common import resume_config_values
+
+    default = next(f.default for f in dataclasses.fields(config_class) if f.name == "out")
+    return resume_config_values(Path(values.get("out") or default))

@@ -1,0 +1,57 @@
+"""The options every training command shares, and what its ``run`` does around training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Precision = Literal["32-true", "16-mixed", "bf16-mixed", "64-true"]
+
+
+@dataclass
+class TrainingOptions:
+    """Options of every training command (fields become flags, see
+    :mod:`condet.options`)."""
+
+    out: Path = field(default=Path("runs/run"), metadata={"help": "run folder"})
+    seed: int = field(default=0, metadata={"help": "seed of data order, augmentation, init"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out"})
+    max_steps: int = field(
+        default=-1,
+        metadata={"help": "stop after this many optimizer steps (-1: train all epochs)"},
+    )
+    checkpoint_every: int = field(
+        default=100, metadata={"help": "save RUN/checkpoints/last.ckpt every N steps"}
+    )
+    accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
+    devices: str = field(default="1", metadata={"help": "devices per node (a number or auto)"})
+    num_nodes: int = field(default=1, metadata={"help": "machines"})
+    strategy: str = field(default="auto", metadata={"help": "auto, ddp, ddp_spawn, ..."})
+    precision: Precision = field(
+        default="32-true", metadata={"help": "numeric precision (bf16-mixed on recent GPUs)"}
+    )
+    sync_batchnorm: bool = field(
+        default=False, metadata={"help": "synchronise BatchNorm statistics across devices"}
+    )
+    workers: int = field(
+        default=0,
+        metadata={"help": "data-loading worker processes (on a CPU they also make the views)"},
+    )
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    strict: bool = field(
+        default=False,
+        metadata={
+            "help": "stop at the first bad record in the data (malformed annotation, missing "
+            "image, bad box) instead of skipping it and listing every skip in RUN/skipped.txt"
+        },
+    )
+
+
+def is_global_zero() -> bool:
+    """Whether this is the process that evaluates and writes the results (the only one
+    without DDP): the others of a multi-process run end after training."""
+    # Imported here, as in every command's run: building the parser must not load Lightning.
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
