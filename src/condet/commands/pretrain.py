@@ -57,7 +57,7 @@ class PretrainConfig(TrainingOptions):
 
 def run(config: PretrainConfig) -> int:
     """Pretrain; ``metrics.json`` holds the last epoch's mean loss."""
-    from condet.train.common import read_metrics
+    from condet.runs import read_metrics
     from condet.train.pretrain import pretrain
 
     run_folder = pretrain(config)

@@ -56,7 +56,7 @@ class Command:
 def resumed_config_values(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
     """The saved config of the run in ``values["out"]`` (or the default run folder)."""
     # Imported here: it brings Lightning, which building the parser must not load.
-    from condet.train.common import resume_config_values
+    from condet.runs import resume_config_values
 
     default = next(f.default for f in dataclasses.fields(config_class) if f.name == "out")
     return resume_config_values(Path(values.get("out") or default))
