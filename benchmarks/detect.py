@@ -66,7 +66,7 @@ from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from condet.data.annotations import Annotations
-from condet.data.check import load_any
+from condet.data.load import load_annotations
 from condet.data.datasets import DetectionDataset, detection_collate
 from condet.data.synthetic import generate_synthetic
 from condet.data.transforms import detection_transforms
@@ -666,7 +666,7 @@ def make_runs(recipes: dict[str, Recipe], num_classes: int, shapes: dict[str, tu
 
 
 def benchmark(args: argparse.Namespace, data: Path) -> None:
-    annotations = load_any(data, args.split, skip_invalid=True)  # as detect-train reads it
+    annotations = load_annotations(data, args.split, skip_invalid=True)  # as detect-train reads it
     num_classes = len(annotations.classes)
     dataset = DetectionDataset(annotations, detection_transforms(train=True))
     candidate = candidate_recipe(args)

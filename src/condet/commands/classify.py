@@ -61,7 +61,12 @@ class ClassifyConfig(TrainingOptions):
     )
     lr: float = field(default=0.1, metadata={"help": "learning rate per 256 crops"})
     weight_decay: float = field(default=1e-4, metadata={"help": "weight decay"})
-    warmup_epochs: float = field(default=1.0, metadata={"help": "linear warm-up"})
+    warmup_epochs: float = field(
+        default=1.0,
+        metadata={
+            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run"
+        },
+    )
     min_scale: float = field(default=0.5, metadata={"help": "smallest random crop (area)"})
     normalization: Literal["dataset", "imagenet"] = field(
         default="dataset",

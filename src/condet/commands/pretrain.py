@@ -43,7 +43,12 @@ class PretrainConfig(TrainingOptions):
         },
     )
     weight_decay: float = field(default=5e-4, metadata={"help": "weight decay (not on norms)"})
-    warmup_epochs: float = field(default=1.0, metadata={"help": "linear warm-up length"})
+    warmup_epochs: float = field(
+        default=1.0,
+        metadata={
+            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run"
+        },
+    )
     temperature: float = field(default=0.5, metadata={"help": "NT-Xent temperature"})
     projection_dim: int = field(default=128, metadata={"help": "embedding width"})
     hidden_dim: int = field(default=2048, metadata={"help": "projection head hidden width"})
