@@ -66,8 +66,8 @@ from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from condet.data.annotations import Annotations
-from condet.data.load import load_annotations
 from condet.data.datasets import DetectionDataset, detection_collate
+from condet.data.load import load_annotations
 from condet.data.synthetic import generate_synthetic
 from condet.data.transforms import detection_transforms
 from condet.models.detector import build_detector
