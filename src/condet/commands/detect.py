@@ -67,7 +67,8 @@ class DetectConfig(TrainingOptions):
     warmup_steps: int = field(
         default=100,
         metadata={
-            "help": "linear warm-up in optimizer steps, as detection recipes give it (at most a fifth of the run)"
+            "help": "linear warm-up in optimizer steps, as detection recipes give it "
+            "(at most a fifth of the run)"
         },
     )
     clip_grad_norm: float = field(
