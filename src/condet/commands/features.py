@@ -49,7 +49,9 @@ class FeaturesConfig:
     )
     out: Path = field(default=Path("runs/features"), metadata={"help": "output folder"})
     accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
-    seed: int = field(default=0, metadata={"help": "seed of the linear probe and t-SNE"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of random weights, the linear probe and t-SNE"}
+    )
     cache_dir: Path | None = field(
         default=None, metadata={"help": "where decoded images are cached (default ~/.cache)"}
     )

@@ -172,7 +172,11 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     skipped = read.report(config.out)
     if test_classes != classes:
         raise DataError(config.test, f"classes {test_classes} differ from --train's {classes}")
-    backbone, normalization = frozen_backbone(config.backbone, config.weights)
+    # Random weights are drawn from the run's seed, so that a protocol's random rows repeat
+    # (and the caller's random state is left as it was).
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        backbone, normalization = frozen_backbone(config.backbone, config.weights)
     bank = embed(backbone, train_images, config.batch_size, device, config.progress, normalization)
     queries = embed(
         backbone, test_images, config.batch_size, device, config.progress, normalization
