@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from condet.evaluation.detection import coco_ap, to_coco, voc_ap
+from condet.evaluation.coco_metrics import coco_ap, to_coco
+from condet.evaluation.detection import voc_ap
 
 # The devkit reference is the one the tests check voc_ap against; import it from there.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

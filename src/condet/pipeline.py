@@ -36,7 +36,8 @@ from condet.data.skipped import SkippedRecords
 from condet.data.splits import mark_withheld
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
-from condet.evaluation.detection import coco_ap, voc_ap
+from condet.evaluation.coco_metrics import coco_ap
+from condet.evaluation.detection import voc_ap
 from condet.evaluation.detectors import predict
 from condet.evaluation.encoders import encode
 from condet.inference import coco_results, load_detector

@@ -5,7 +5,9 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from condet.evaluation.detection import coco_ap, localization_metrics, to_coco, voc_ap
+from condet.evaluation.coco_metrics import coco_ap, to_coco
+from condet.evaluation.detection import voc_ap
+from condet.evaluation.localization import localization_metrics
 
 
 def devkit_voc_eval(gts, dets, label, iou_threshold=0.5, use_07_metric=True):

@@ -18,13 +18,9 @@ from tqdm.auto import tqdm
 from condet.data.annotations import Annotations
 from condet.data.datasets import DetectionDataset, continuous_boxes, detection_collate
 from condet.data.transforms import detection_transforms
-from condet.evaluation.detection import (
-    coco_ap,
-    localization_metrics,
-    per_class_table,
-    plot_pr_curves,
-    voc_ap,
-)
+from condet.evaluation.coco_metrics import coco_ap
+from condet.evaluation.detection import per_class_table, plot_pr_curves, voc_ap
+from condet.evaluation.localization import localization_metrics
 
 
 @torch.inference_mode()
@@ -63,7 +59,7 @@ def evaluate_detector(
     Crowd boxes count as difficult. With ``class_agnostic`` every box is of class "object".
     Detections below ``score_threshold`` are dropped; of the rest, those scoring at least
     ``localization_threshold`` are matched for mean IoU and localization accuracy (see
-    :func:`~condet.evaluation.detection.localization_metrics`).
+    :func:`~condet.evaluation.localization.localization_metrics`).
     """
     detections = predict(model, test, progress=progress)
     offset = 1.0 if test.one_based else 0.0
