@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from condet.errors import CondetError
+from condet.io import write_text_atomic
 from condet.yaml_problems import yaml_problem
 
 Config = TypeVar("Config")
@@ -154,6 +155,12 @@ def build_config(config_class: type[Config], values: dict[str, Any]) -> Config:
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain YAML-able values (paths as strings)."""
     return {field.name: _plain(getattr(config, field.name)) for field in dataclasses.fields(config)}
+
+
+def write_config_yaml(path: Path, config: Any) -> None:
+    """The resolved ``config`` as YAML at ``path``, so that the run can be repeated."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def _plain(value: Any) -> Any:

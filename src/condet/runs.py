@@ -25,7 +25,7 @@ import yaml
 import condet
 from condet.errors import CondetError
 from condet.io import write_text_atomic
-from condet.options import config_to_dict
+from condet.options import write_config_yaml
 
 if TYPE_CHECKING:
     from condet.commands.training import TrainingOptions
@@ -55,8 +55,7 @@ def prepare_run_folder(options: TrainingOptions, config: Any, command: str) -> P
 
 def write_run_info(run: Path, config: Any, command: str) -> None:
     """``RUN/config.yaml`` (the resolved config) and ``RUN/environment.json``."""
-    run.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_config_yaml(run / "config.yaml", config)
     write_text_atomic(run / "environment.json", json.dumps(environment(command), indent=2))
 
 

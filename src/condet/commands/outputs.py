@@ -12,10 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from condet.io import write_text_atomic
-from condet.options import config_to_dict
+from condet.options import write_config_yaml
 
 
 def metrics_path(out: Path, single_file: bool = False) -> Path:
@@ -30,9 +28,7 @@ def config_path(out: Path, single_file: bool = False) -> Path:
 
 def write_config(out: Path, config: Any, single_file: bool = False) -> None:
     """The resolved ``config`` as YAML, so that the run can be repeated."""
-    path = config_path(out, single_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_config_yaml(config_path(out, single_file), config)
 
 
 def write_metrics(out: Path, metrics: dict[str, Any], single_file: bool = False) -> None:
@@ -42,7 +38,7 @@ def write_metrics(out: Path, metrics: dict[str, Any], single_file: bool = False)
     write_text_atomic(path, json.dumps(metrics, indent=2))
 
 
-def read_metrics(out: Path, single_file: bool = False) -> dict[str, Any] | None:
+def read_metrics_json(out: Path, single_file: bool = False) -> dict[str, Any] | None:
     """The ``metrics.json`` of a command's output; None when there is none."""
     path = metrics_path(out, single_file)
     return json.loads(path.read_text()) if path.is_file() else None

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from condet.commands import get_command
-from condet.commands.outputs import config_path, metrics_path, read_metrics
+from condet.commands.outputs import config_path, metrics_path, read_metrics_json
 from condet.data.synthetic import generate_synthetic
 from condet.errors import CondetError
 from condet.experiment.protocol import Run, load_protocol, plan_runs, select_runs
@@ -142,7 +142,7 @@ def _run_command(run: Run, resume: bool) -> None:
 def collect_metrics(run: Run) -> dict[str, float]:
     """The headline numbers of a finished run: its command's ``headline`` in its metrics.json."""
     command = get_command(run.command)
-    saved = read_metrics(run.folder, command.single_file) or {}
+    saved = read_metrics_json(run.folder, command.single_file) or {}
     metrics: dict[str, float] = {}
     for key, label in command.headline:
         value = _lookup(saved, key)
