@@ -9,10 +9,15 @@ PIP_QUIET := --quiet --disable-pip-version-check
 demo: $(VENV)/.installed
 	$(BIN)/condet demo
 
+# Tests run in TEST_WORKERS processes (pytest-xdist) of one thread each: most of a test's time
+# is Python, data and file work that a second thread does not speed up, and two processes keep
+# both cores busy. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The demo at its full budget (about 11 CPU-minutes) meets the learning thresholds of issue 11:
 # too slow for `make test`, which deselects it.
