@@ -40,8 +40,10 @@ def derive_rankings_file(
     crop_size: int = 64,
     neighbours: int = 2,
     min_similarity: float | None = None,
+    seed: int = 0,
 ) -> Path:
-    """Write a rankings YAML derived from the crops of ``data`` (:mod:`condet.losses.derive`)."""
+    """Write a rankings YAML derived from the crops of ``data`` (:mod:`condet.losses.derive`);
+    random ``weights`` are drawn from ``seed``."""
     annotations = load_annotations(data, split, skip_invalid=True)
     crops = ObjectCropDataset(annotations, size=crop_size, cache_dir=default_cache_dir())
     classes = annotations.classes
@@ -62,6 +64,7 @@ def derive_rankings_file(
     else:
         if by == "confusion":
             raise CondetError("--by confusion needs --encoder, a cross-entropy classify-train run")
+        torch.manual_seed(seed)
         features = embed(build_backbone(backbone, weights), crops.crops, 256, torch.device("cpu"))
         similarity = prototype_similarity(features, crops.labels, len(classes))
     rankings = rankings_from_similarity(similarity, classes, neighbours, min_similarity)

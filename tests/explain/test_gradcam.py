@@ -316,3 +316,34 @@ def test_explain_command_without_a_detector_is_one_line_error(detector_runs, tmp
     assert main(argv) == 1
     error = capsys.readouterr().err.strip()
     assert error.startswith("condet: error: no detector at") and "\n" not in error
+
+
+def test_random_backbones_are_drawn_from_the_seed(synthetic_root, tmp_path, monkeypatch):
+    from condet.explain.command import explain
+
+    drawn = []
+    real_seed = torch.manual_seed
+
+    def recording_seed(seed: int):
+        drawn.append(seed)
+        return real_seed(seed)
+
+    monkeypatch.setattr(torch, "manual_seed", recording_seed)
+
+    def picture(seed: int, name: str) -> bytes:
+        models = [("a", "random"), ("b", "random")]
+        out = explain(
+            synthetic_root,
+            "test",
+            models,
+            "backbone",
+            tmp_path / name,
+            backbone="resnet18",
+            count=1,
+            size=64,
+            seed=seed,
+        )
+        return out.read_bytes()
+
+    assert picture(5, "a.png") == picture(5, "b.png")
+    assert drawn == [5, 5, 5, 5]

@@ -36,6 +36,7 @@ class ExplainConfig:
     images: int = field(default=6, metadata={"help": "how many images or crops"})
     size: int = field(default=224, metadata={"help": "image side (--kind backbone)"})
     out: Path = field(default=Path("runs/gradcam.png"), metadata={"help": "PNG to write"})
+    seed: int = field(default=0, metadata={"help": "seed of random weights (--model X=random)"})
 
 
 def run(config: ExplainConfig) -> int:
@@ -53,6 +54,7 @@ def run(config: ExplainConfig) -> int:
         method=config.method,
         count=config.images,
         size=config.size,
+        seed=config.seed,
     )
     write_config(path, config, single_file=True)
     write_metrics(path, {"models": len(models), "images": config.images}, single_file=True)

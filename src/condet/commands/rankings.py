@@ -33,6 +33,7 @@ class DeriveConfig:
     min_similarity: float | None = field(
         default=None, metadata={"help": "leave out less similar classes"}
     )
+    seed: int = field(default=0, metadata={"help": "seed of random weights (--weights random)"})
 
 
 def run(config: DeriveConfig) -> int:
@@ -52,6 +53,7 @@ def run(config: DeriveConfig) -> int:
         crop_size=config.crop_size,
         neighbours=config.neighbours,
         min_similarity=config.min_similarity,
+        seed=config.seed,
     )
     text = path.read_text()
     rankings = (yaml.safe_load(text) or {}).get("rankings") or {}

@@ -47,8 +47,12 @@ def explain(
     method: str = "gradcam",
     count: int = 6,
     size: int = 224,
+    seed: int = 0,
 ) -> Path:
-    """Heatmaps of every model on the first ``count`` images (or crops) of the split."""
+    """Heatmaps of every model on the first ``count`` images (or crops) of the split.
+
+    A ``random`` model is drawn from ``seed``, so that the picture repeats.
+    """
     if not models:
         raise CondetError("name at least one model: --model LABEL=SOURCE")
     annotations = load_annotations(data, split, skip_invalid=True)
@@ -59,6 +63,7 @@ def explain(
     images = [read_rgb(image).float() / 255 for image in list(annotations)[:count]]
     columns: list[list] = [[(image * 255).byte().permute(1, 2, 0).numpy() for image in images]]
     for _, source in models:
+        torch.manual_seed(seed)
         model = build_backbone(backbone, source)
         resized = torch.stack(
             [

@@ -1,0 +1,33 @@
+"""``condet rankings derive`` from random weights repeats with its seed."""
+
+from __future__ import annotations
+
+import torch
+
+from condet.derive_rankings import derive_rankings_file
+
+
+def test_random_weights_are_drawn_from_the_seed(synthetic_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    drawn = []
+    real_seed = torch.manual_seed
+
+    def recording_seed(seed: int):
+        drawn.append(seed)
+        return real_seed(seed)
+
+    monkeypatch.setattr(torch, "manual_seed", recording_seed)
+
+    def derived(seed: int, name: str) -> str:
+        out = derive_rankings_file(
+            synthetic_root,
+            "trainval",
+            tmp_path / name,
+            backbone="mobilenet_v3_small",
+            crop_size=32,
+            seed=seed,
+        )
+        return out.read_text()
+
+    assert derived(3, "a.yaml") == derived(3, "b.yaml")
+    assert drawn == [3, 3]
