@@ -113,11 +113,15 @@ DETECTOR_CONFIG = {
     "roi_samples": 64,
 }
 EXPLAINED = 4  # scenes explained (and the detector trained until it finds their boxes)
-# A detector this young is not always explained well by its gradients: over eight seeds, the heat
-# of GradCAM and GradCAM++ inside the boxes was 0.8 to 13 times that outside (below 1 for one
-# seed each), and of EigenCAM 5 to 20 times. So the training is seeded and single-threaded
-# (threads change the sums, and so the detector), with a seed whose detector was neither the
-# best nor the worst of the eight.
+# A detector this young is not always explained well by its gradients. Over eight seeds the
+# heat of GradCAM and GradCAM++ inside the boxes was 0.8 to 13 times that outside when first
+# measured. On a later machine (Xeon with AVX-512 and AMX, 2026-12-02) it was 0.07 to 2.9 times,
+# and below 1 for three to four seeds of each method. Training to a fixed 100 steps instead gave
+# 0.3 to 3.6 times, still below 1 for two seeds. EigenCAM gave 4 to 18 times on every seed
+# and machine. So only EigenCAM's heat is required to lie on the boxes; the gradient methods are
+# checked for what holds on every seed: a heatmap in [0, 1] that is not flat, and the
+# detections they explain. The training is seeded and single-threaded: threads change the sums,
+# and so the detector.
 SEED = 2
 
 
@@ -192,7 +196,7 @@ def box_mask(shape: tuple[int, int], boxes: torch.Tensor) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "eigencam"])
-def test_detector_heatmaps_concentrate_on_the_detected_objects(trained, scenes, method):
+def test_detector_heatmaps_explain_the_detected_objects(trained, scenes, method):
     detector, _ = trained
     inside, outside = [], []
     for image, box in scenes[:EXPLAINED]:
@@ -203,9 +207,12 @@ def test_detector_heatmaps_concentrate_on_the_detected_objects(trained, scenes, 
         mask = box_mask(heatmap.shape, detections["boxes"])
         inside.append(heatmap[mask])
         outside.append(heatmap[~mask])
-    # Pooled over the scenes: on one scene, a gradient map can light the edges of the box more
-    # than its inside (a flat box has nothing else to see), or the image border.
-    assert np.concatenate(inside).mean() > np.concatenate(outside).mean()
+    heat = np.concatenate([*inside, *outside])
+    assert heat.std() > 0
+    if method == "eigencam":
+        # pooled over the scenes: on one scene a map can light the box's edges more than its
+        # inside (a flat box has nothing else to see), or the image border
+        assert np.concatenate(inside).mean() > 2 * np.concatenate(outside).mean()
 
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
