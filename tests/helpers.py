@@ -137,3 +137,18 @@ def update_agreement(
     distance = (got - expected).norm() / (expected - origin).norm()
     cosine = torch.nn.functional.cosine_similarity(expected - origin, got - origin, dim=0)
     return float(distance), float(cosine)
+
+
+def record_manual_seeds(monkeypatch: Any) -> list[int]:
+    """The seeds ``torch.manual_seed`` is called with from now on, in order."""
+    import torch
+
+    drawn: list[int] = []
+    real_seed = torch.manual_seed
+
+    def recording_seed(seed: int) -> Any:
+        drawn.append(seed)
+        return real_seed(seed)
+
+    monkeypatch.setattr(torch, "manual_seed", recording_seed)
+    return drawn

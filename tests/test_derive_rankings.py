@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-
 from condet.derive_rankings import derive_rankings_file
+from tests.helpers import record_manual_seeds
 
 
 def test_random_weights_are_drawn_from_the_seed(synthetic_root, tmp_path, monkeypatch):
     monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
-    drawn = []
-    real_seed = torch.manual_seed
-
-    def recording_seed(seed: int):
-        drawn.append(seed)
-        return real_seed(seed)
-
-    monkeypatch.setattr(torch, "manual_seed", recording_seed)
+    drawn = record_manual_seeds(monkeypatch)
 
     def derived(seed: int, name: str) -> str:
         out = derive_rankings_file(

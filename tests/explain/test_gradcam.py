@@ -17,6 +17,7 @@ from condet.models.backbones import build_backbone
 from condet.models.detector import build_detector, detector_from_config
 from condet.models.encoder import CropEncoder
 from condet.models.weights import save_weights
+from tests.helpers import record_manual_seeds
 
 
 def hook_count(module: torch.nn.Module) -> int:
@@ -328,14 +329,7 @@ def test_explain_command_without_a_detector_is_one_line_error(detector_runs, tmp
 def test_random_backbones_are_drawn_from_the_seed(synthetic_root, tmp_path, monkeypatch):
     from condet.explain.command import explain
 
-    drawn = []
-    real_seed = torch.manual_seed
-
-    def recording_seed(seed: int):
-        drawn.append(seed)
-        return real_seed(seed)
-
-    monkeypatch.setattr(torch, "manual_seed", recording_seed)
+    drawn = record_manual_seeds(monkeypatch)
 
     def picture(seed: int, name: str) -> bytes:
         models = [("a", "random"), ("b", "random")]
