@@ -64,8 +64,10 @@ def derive_rankings_file(
     else:
         if by == "confusion":
             raise CondetError("--by confusion needs --encoder, a cross-entropy classify-train run")
-        torch.manual_seed(seed)
-        features = embed(build_backbone(backbone, weights), crops.crops, 256, torch.device("cpu"))
+        with torch.random.fork_rng():  # the caller's random state is left as it was
+            torch.manual_seed(seed)
+            model = build_backbone(backbone, weights)
+        features = embed(model, crops.crops, 256, torch.device("cpu"))
         similarity = prototype_similarity(features, crops.labels, len(classes))
     rankings = rankings_from_similarity(similarity, classes, neighbours, min_similarity)
     header = f"# derived by condet rankings derive --by {by} from {data} ({split})\n"

@@ -63,8 +63,9 @@ def explain(
     images = [read_rgb(image).float() / 255 for image in list(annotations)[:count]]
     columns: list[list] = [[(image * 255).byte().permute(1, 2, 0).numpy() for image in images]]
     for _, source in models:
-        torch.manual_seed(seed)
-        model = build_backbone(backbone, source)
+        with torch.random.fork_rng():  # the caller's random state is left as it was
+            torch.manual_seed(seed)
+            model = build_backbone(backbone, source)
         resized = torch.stack(
             [
                 torch.nn.functional.interpolate(
