@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import platform
 
 import pytest
+import torch
 import yaml
 
 from condet.commands.pretrain import PretrainConfig
 from condet.errors import CondetError
 from condet.options import build_config
-from condet.runs import prepare_run_folder, read_metrics, resume_config_values, write_run_info
+from condet.runs import (
+    cpu_model,
+    prepare_run_folder,
+    read_metrics,
+    resume_config_values,
+    write_run_info,
+)
 
 
 def config_for(out, resume=False):
@@ -53,6 +61,8 @@ def test_write_run_info_records_config_and_environment(tmp_path):
     environment = json.loads((tmp_path / "run" / "environment.json").read_text())
     assert environment["command"] == "pretrain"
     assert {"condet", "torch", "lightning", "python", "commit", "argv"} <= set(environment)
+    assert environment["cpu"] == cpu_model()
+    assert environment["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["out"] == str(
         tmp_path / "run"
     )
@@ -68,3 +78,16 @@ def test_read_metrics_reads_the_parts_before_each_resume_first(tmp_path):
     assert [row["step"] for row in read_metrics(tmp_path)] == ["0", "1", "2", "3"]
     assert read_metrics(tmp_path)[-1] == {"step": "3", "loss": "0.5"}
     assert read_metrics(tmp_path / "missing") == []
+
+
+def test_cpu_model_reads_the_model_name_line_of_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Xeon Test CPU\n")
+    assert cpu_model(cpuinfo) == "Xeon Test CPU"
+
+
+def test_cpu_model_without_cpuinfo_falls_back_to_platform(tmp_path):
+    expected = platform.processor() or platform.machine()
+    assert cpu_model(tmp_path / "missing") == expected
+    (tmp_path / "empty").write_text("processor\t: 0\n")
+    assert cpu_model(tmp_path / "empty") == expected

@@ -3,7 +3,8 @@
 A run folder holds everything about one run::
 
     RUN/config.yaml          the resolved config (flags > --config file > defaults)
-    RUN/environment.json     condet / torch / lightning versions, git commit, devices, command
+    RUN/environment.json     condet / torch / lightning versions, git commit, CPU and devices,
+                             command
     RUN/checkpoints/         last.ckpt of a training command
     RUN/logs/                metrics.csv (earlier parts of a resumed run: metrics-partN.csv)
                              and TensorBoard events
@@ -97,8 +98,24 @@ def environment(command: str) -> dict[str, Any]:
         "cuda_devices": [
             torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())
         ],
+        "cpu": cpu_model(),
+        # the kernels torch's CPU ops dispatch to (e.g. AVX512): the same run on two CPUs with
+        # different ones differs in its last digits, and this says why
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_threads": torch.get_num_threads(),
     }
+
+
+def cpu_model(cpuinfo_path: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what :mod:`platform` says)."""
+    try:
+        cpuinfo = cpuinfo_path.read_text()
+    except OSError:
+        cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
 
 
 def git_commit() -> str | None:

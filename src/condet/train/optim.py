@@ -38,6 +38,11 @@ class LARS(torch.optim.Optimizer):
     marked ``lars_exclude`` (norms, biases) take plain SGD steps. Written here because neither
     torch nor torchvision ships LARS.
 
+    The denominator is that of SimCLR's and MAE's implementations: the norm of the decayed
+    gradient. The LARS paper (and lightly's ``LARS``) divides by ``||grad|| + weight_decay *
+    ||w||`` instead, which is never smaller, so its steps are at most as long; the two agree
+    without weight decay.
+
     Args:
         params: parameters or groups (see :func:`parameter_groups`).
         lr, momentum, weight_decay: as SGD.
