@@ -64,9 +64,7 @@ def derive_rankings_file(
     else:
         if by == "confusion":
             raise CondetError("--by confusion needs --encoder, a cross-entropy classify-train run")
-        with torch.random.fork_rng():  # the caller's random state is left as it was
-            torch.manual_seed(seed)
-            model = build_backbone(backbone, weights)
+        model = build_backbone(backbone, weights, seed)
         features = embed(model, crops.crops, 256, torch.device("cpu"))
         similarity = prototype_similarity(features, crops.labels, len(classes))
     rankings = rankings_from_similarity(similarity, classes, neighbours, min_similarity)

@@ -36,6 +36,32 @@ def test_registry_lists_every_family():
     assert {f"efficientnet_lite{i}" for i in range(3)} <= set(BACKBONES)
 
 
+class TestRandomWeightsSeed:
+    def first_weight(self, **options):
+        return build_backbone("mobilenet_v3_small", **options).body[0][0].weight.detach()
+
+    def test_the_same_seed_draws_the_same_weights_whatever_ran_before(self):
+        torch.manual_seed(1)
+        first = self.first_weight(seed=5)
+        torch.manual_seed(2)
+        torch.testing.assert_close(self.first_weight(seed=5), first, rtol=0, atol=0)
+        assert not torch.equal(self.first_weight(seed=6), first)
+
+    def test_a_seed_leaves_the_callers_random_state_as_it_was(self):
+        torch.manual_seed(3)
+        expected = torch.rand(4)
+        torch.manual_seed(3)
+        self.first_weight(seed=5)
+        torch.testing.assert_close(torch.rand(4), expected, rtol=0, atol=0)
+
+    def test_without_a_seed_weights_come_from_the_global_random_state(self):
+        torch.manual_seed(7)
+        first = self.first_weight()
+        torch.manual_seed(7)
+        torch.testing.assert_close(self.first_weight(), first, rtol=0, atol=0)
+        torch.testing.assert_close(self.first_weight(seed=7), first, rtol=0, atol=0)
+
+
 class TestWeightSources:
     def test_torchvision_whole_network_state_dict(self, tmp_path):
         torch.manual_seed(0)

@@ -93,17 +93,18 @@ def first_per_class(labels: Sequence[int], max_per_class: int) -> list[int]:
 
 
 def frozen_backbone(
-    name: str, weights: str | Path
+    name: str, weights: str | Path, seed: int | None = None
 ) -> tuple[Backbone, tuple[Sequence[float], Sequence[float]]]:
     """Backbone ``name`` with ``weights``, and the mean / std its inputs are normalised with.
 
     A classify-train run (its folder, or its encoder file) gives its encoder's backbone, with
     the small-input stem and the crop mean / std it was trained with. Anything else goes to
-    :func:`build_backbone` and is normalised as those weights expect.
+    :func:`build_backbone` (random weights drawn from ``seed``) and is normalised as those
+    weights expect.
     """
     encoder_path = _classify_encoder_file(weights)
     if encoder_path is None:
-        return build_backbone(name, weights), input_normalization(name)
+        return build_backbone(name, weights, seed), input_normalization(name)
     encoder, saved = load_encoder(encoder_path)
     trained = saved["config"]["backbone"]
     if trained != name:
@@ -172,11 +173,7 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     skipped = read.report(config.out)
     if test_classes != classes:
         raise DataError(config.test, f"classes {test_classes} differ from --train's {classes}")
-    # Random weights are drawn from the run's seed, so that a protocol's random rows repeat
-    # (and the caller's random state is left as it was).
-    with torch.random.fork_rng():
-        torch.manual_seed(config.seed)
-        backbone, normalization = frozen_backbone(config.backbone, config.weights)
+    backbone, normalization = frozen_backbone(config.backbone, config.weights, config.seed)
     bank = embed(backbone, train_images, config.batch_size, device, config.progress, normalization)
     queries = embed(
         backbone, test_images, config.batch_size, device, config.progress, normalization

@@ -63,9 +63,7 @@ def explain(
     images = [read_rgb(image).float() / 255 for image in list(annotations)[:count]]
     columns: list[list] = [[(image * 255).byte().permute(1, 2, 0).numpy() for image in images]]
     for _, source in models:
-        with torch.random.fork_rng():  # the caller's random state is left as it was
-            torch.manual_seed(seed)
-            model = build_backbone(backbone, source)
+        model = build_backbone(backbone, source, seed)
         resized = torch.stack(
             [
                 torch.nn.functional.interpolate(

@@ -109,15 +109,30 @@ class Backbone(nn.Module):
         return torch.flatten(nn.functional.adaptive_avg_pool2d(self.body(images), 1), 1)
 
 
-def build_backbone(name: str, weights: str | Path = "random") -> Backbone:
+def build_backbone(name: str, weights: str | Path = "random", seed: int | None = None) -> Backbone:
     """Build backbone ``name`` with ``weights`` (see the module docstring).
+
+    Args:
+        name: a key of :data:`BACKBONES` (``resnet18``, ``efficientnet_lite0``, ...).
+        weights: ``"random"``, ``"imagenet"``, a weights file or a run folder.
+        seed: draw the initialisation (the ``"random"`` weights) from this seed, leaving the
+            caller's random state as it was, so that a command's random rows repeat; ``None``
+            draws from the global random state, as a training run seeded as a whole does.
 
     Raises:
         BackboneError: unknown name, unavailable or missing weights, or weights that do not fit
             (the message lists the keys that differ).
     """
     spec = _spec(name)
-    weights = str(weights)
+    if seed is None:
+        return _build(spec, str(weights))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _build(spec, str(weights))
+
+
+def _build(spec: BackboneSpec, weights: str) -> Backbone:
+    name = spec.name
     if weights == "imagenet":
         network = _network(spec)
         _load_strict(network, _imagenet_state_dict(spec), f"ImageNet weights of {name}")
