@@ -152,3 +152,11 @@ def record_manual_seeds(monkeypatch: Any) -> list[int]:
 
     monkeypatch.setattr(torch, "manual_seed", recording_seed)
     return drawn
+
+
+def hook_count(module: Any) -> int:
+    """The forward, forward-pre and backward hooks on ``module`` and its submodules."""
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        for m in module.modules()
+    )

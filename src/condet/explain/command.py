@@ -18,13 +18,9 @@ from condet.data.images import default_cache_dir
 from condet.data.load import load_annotations
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
-from condet.explain.gradcam import (
-    backbone_cam,
-    detector_cam,
-    encoder_cam,
-    overlay,
-    save_grid,
-)
+from condet.explain.detector_cam import detector_cam
+from condet.explain.figures import overlay, save_grid
+from condet.explain.gradcam import backbone_cam, encoder_cam
 from condet.models.backbones import build_backbone, input_normalization
 
 
