@@ -21,7 +21,6 @@ Files are read with ``weights_only=True``: nothing is unpickled.
 from __future__ import annotations
 
 import importlib
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from torch import Tensor, nn
 
 from condet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from condet.errors import CondetError
+from condet.models.efficientnet_lite import lite_body, lite_network_key
 from condet.models.weights import load_weights, save_weights
 
 
@@ -199,7 +199,7 @@ def _cut(spec: BackboneSpec, network: nn.Module) -> Backbone:
         names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
         body = nn.Sequential(OrderedDict((n, getattr(network, n)) for n in names))
     elif spec.family == "lite":
-        body = _lite_body(network)
+        body = lite_body(network)
     else:
         body = network.features
     return Backbone(spec.name, body, spec.out_channels)
@@ -210,85 +210,8 @@ def _network_key_to_backbone(family: str, key: str) -> str | None:
     if family == "resnet":
         return None if key.startswith("fc.") else f"body.{key}"
     if family == "lite":
-        return _lite_network_key(key)
+        return lite_network_key(key)
     return f"body.{key.removeprefix('features.')}" if key.startswith("features.") else None
-
-
-class _LiteStem(nn.Module):
-    """EfficientNet-Lite's stem: convolution, BatchNorm, ReLU6."""
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.conv, self.bn, self.act = network._conv_stem, network._bn0, network._swish
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(images)))
-
-
-class _LiteBlock(nn.Module):
-    """One MBConv block with its drop-connect rate, callable as ``block(x)``.
-
-    The library passes the rate (scaled by depth) as an argument from its own loop; as a
-    child of a sequential body the block must carry it, so that a feature pyramid (which calls
-    the children in turn) trains the network as its authors did.
-    """
-
-    def __init__(self, block: nn.Module, drop_connect_rate: float) -> None:
-        super().__init__()
-        self.block, self.drop_connect_rate = block, drop_connect_rate
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.block(features, drop_connect_rate=self.drop_connect_rate or None)
-
-
-class _LiteHead(nn.Module):
-    """EfficientNet-Lite's head: 1x1 convolution to 1280 channels, BatchNorm, ReLU6."""
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.conv, self.bn, self.act = network._conv_head, network._bn1, network._swish
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(features)))
-
-
-def _lite_body(network: nn.Module) -> nn.Sequential:
-    """EfficientNet-Lite (efficientnet-lite-pytorch) as a sequence: stem, blocks, head.
-
-    One child per block, as torchvision's ``features``, so that :mod:`condet.models.detector`
-    finds its stride-4..32 stages and freezes them as for the other families.
-    """
-    rate = network._global_params.drop_connect_rate or 0.0
-    count = len(network._blocks)
-    blocks = [
-        (f"block{index}", _LiteBlock(block, rate * index / count))
-        for index, block in enumerate(network._blocks)
-    ]
-    return nn.Sequential(
-        OrderedDict([("stem", _LiteStem(network)), *blocks, ("head", _LiteHead(network))])
-    )
-
-
-_LITE_NETWORK_KEYS = (
-    (re.compile(r"_conv_stem\."), "stem.conv."),
-    (re.compile(r"_bn0\."), "stem.bn."),
-    (re.compile(r"_blocks\.(\d+)\."), r"block\1.block."),
-    (re.compile(r"_conv_head\."), "head.conv."),
-    (re.compile(r"_bn1\."), "head.bn."),
-)
-
-
-def _lite_network_key(key: str) -> str | None:
-    """A key of the library's EfficientNet-Lite in :func:`_lite_body`, None for its classifier.
-
-    Backbones and checkpoints saved before the body became a sequence (``body.network.<key>``)
-    map the same way.
-    """
-    key = key.removeprefix("backbone.").removeprefix("body.network.")
-    for pattern, replacement in _LITE_NETWORK_KEYS:
-        if pattern.match(key):
-            return "body." + pattern.sub(replacement, key, count=1)
-    return None
 
 
 def _lite_model(spec: BackboneSpec) -> nn.Module:
