@@ -23,6 +23,7 @@ from condet.experiment import (
     load_protocol,
     plan_runs,
     read_record,
+    runner,
     select_runs,
     summary_rows,
 )
@@ -474,3 +475,25 @@ def test_only_needs_the_runs_a_run_uses(tmp_path, capsys, monkeypatch):
     assert main(["experiment", str(protocol), "--out", out, "--only", "gan"]) == 1
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("condet: error: --only gan: the protocol has no such run")
+
+
+@pytest.mark.slow
+def test_tables_hold_a_run_another_process_finished_meanwhile(tiny_straight, tmp_path, monkeypatch):
+    # two `--only` chains on one folder: enc, earlier in the plan, finishes in the other chain
+    # while this one runs features, and this one writes the tables last
+    straight, protocol = tiny_straight
+    out = tmp_path / "shared"
+    shutil.copytree(straight, out)
+    shutil.rmtree(out / "enc")
+    shutil.rmtree(out / "features")
+
+    def other_chain_finishes_enc(run, resume):
+        shutil.copytree(straight / "features", out / "features", dirs_exist_ok=True)
+        shutil.copytree(straight / "enc", out / "enc")
+
+    monkeypatch.setattr(runner, "_run_command", other_chain_finishes_enc)
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["experiment", str(protocol), "--out", str(out), "--only", "features"]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert [row["run"] for row in rows] == ["ssl", "enc", "features"]
+    assert rows == json.loads((straight / "results.json").read_text())

@@ -112,6 +112,7 @@ def run_experiment(
             write_record(run, records[run.name])
         run.metrics = collect_metrics(run)
         done.append(run)
+    done = _add_finished_meanwhile(runs, done, synthetic, records)
     rows = summary_rows(done)
     findings = comparison_sentences(rows, protocol.get("comparisons") or [])
     text = f"# {name}\n\n"
@@ -125,6 +126,32 @@ def run_experiment(
     write_text_atomic(out / "timings.json", json.dumps(timings, indent=2))
     write_report(out, name, protocol.get("description", ""), done, rows, resolved, findings)
     return out
+
+
+def _add_finished_meanwhile(
+    runs: list[Run],
+    done: list[Run],
+    synthetic: dict[str, Any] | None,
+    records: dict[str, dict[str, Any]],
+) -> list[Run]:
+    """``done`` and, in plan order, the runs another process finished while this one ran.
+
+    Two ``--only`` processes on one folder each read the records when they start; without
+    reading them again here, the one that ends last would write tables without the runs the
+    other finished meanwhile.
+    """
+    taken = {run.name for run in done}
+    for run in runs:
+        if run.name in taken:
+            continue
+        previous = read_record(run)
+        wanted = wanted_record(run, synthetic, records)
+        finished = previous and previous.get("finished") and _has_result(run)
+        if finished and not record_changes(previous, wanted):
+            run.seconds = float(previous.get("seconds", 0.0))
+            run.metrics = collect_metrics(run)
+            records[run.name] = previous
+    return [run for run in runs if run.name in records]
 
 
 def _run_command(run: Run, resume: bool) -> None:
