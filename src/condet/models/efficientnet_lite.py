@@ -14,15 +14,15 @@ from collections import OrderedDict
 from torch import Tensor, nn
 
 
-class _Stem(nn.Module):
-    """EfficientNet-Lite's stem: convolution, BatchNorm, ReLU6."""
+class _ConvBNAct(nn.Module):
+    """Convolution, BatchNorm, ReLU6: EfficientNet-Lite's stem, and its head (1x1 to 1280)."""
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, conv: nn.Module, bn: nn.Module, act: nn.Module) -> None:
         super().__init__()
-        self.conv, self.bn, self.act = network._conv_stem, network._bn0, network._swish
+        self.conv, self.bn, self.act = conv, bn, act
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(images)))
+    def forward(self, features: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(features)))
 
 
 class _Block(nn.Module):
@@ -41,17 +41,6 @@ class _Block(nn.Module):
         return self.block(features, drop_connect_rate=self.drop_connect_rate or None)
 
 
-class _Head(nn.Module):
-    """EfficientNet-Lite's head: 1x1 convolution to 1280 channels, BatchNorm, ReLU6."""
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.conv, self.bn, self.act = network._conv_head, network._bn1, network._swish
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(features)))
-
-
 def lite_body(network: nn.Module) -> nn.Sequential:
     """EfficientNet-Lite (efficientnet-lite-pytorch) as a sequence: stem, blocks, head.
 
@@ -64,7 +53,9 @@ def lite_body(network: nn.Module) -> nn.Sequential:
         (f"block{index}", _Block(block, rate * index / count))
         for index, block in enumerate(network._blocks)
     ]
-    return nn.Sequential(OrderedDict([("stem", _Stem(network)), *blocks, ("head", _Head(network))]))
+    stem = _ConvBNAct(network._conv_stem, network._bn0, network._swish)
+    head = _ConvBNAct(network._conv_head, network._bn1, network._swish)
+    return nn.Sequential(OrderedDict([("stem", stem), *blocks, ("head", head)]))
 
 
 _NETWORK_KEYS = (
