@@ -72,12 +72,11 @@ def run_experiment(
     write_text_atomic(out / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
     write_text_atomic(out / "environment.json", json.dumps(environment("experiment"), indent=2))
     records: dict[str, dict[str, Any]] = {}
-    done = []
     for index, run in enumerate(runs, start=1):
         wanted = wanted_record(run, synthetic, records)
         previous = read_record(run)
         changes = record_changes(previous, wanted) if previous else []
-        if previous and previous.get("finished") and not changes and _has_result(run):
+        if _is_kept(run, previous, changes):
             logger.info("%s: finished earlier with the same options, kept", run.name)
             run.seconds = float(previous.get("seconds", 0.0))
             records[run.name] = previous
@@ -111,8 +110,7 @@ def run_experiment(
             }
             write_record(run, records[run.name])
         run.metrics = collect_metrics(run)
-        done.append(run)
-    done = _add_finished_meanwhile(runs, done, synthetic, records)
+    done = _add_finished_meanwhile(runs, synthetic, records)
     rows = summary_rows(done)
     findings = comparison_sentences(rows, protocol.get("comparisons") or [])
     text = f"# {name}\n\n"
@@ -129,29 +127,31 @@ def run_experiment(
 
 
 def _add_finished_meanwhile(
-    runs: list[Run],
-    done: list[Run],
-    synthetic: dict[str, Any] | None,
-    records: dict[str, dict[str, Any]],
+    runs: list[Run], synthetic: dict[str, Any] | None, records: dict[str, dict[str, Any]]
 ) -> list[Run]:
-    """``done`` and, in plan order, the runs another process finished while this one ran.
+    """The runs with a result in ``records``, in plan order, with those another process
+    finished while this one ran added.
 
     Two ``--only`` processes on one folder each read the records when they start; without
     reading them again here, the one that ends last would write tables without the runs the
     other finished meanwhile.
     """
-    taken = {run.name for run in done}
     for run in runs:
-        if run.name in taken:
+        if run.name in records:
             continue
         previous = read_record(run)
         wanted = wanted_record(run, synthetic, records)
-        finished = previous and previous.get("finished") and _has_result(run)
-        if finished and not record_changes(previous, wanted):
+        changes = record_changes(previous, wanted) if previous else []
+        if _is_kept(run, previous, changes):
             run.seconds = float(previous.get("seconds", 0.0))
             run.metrics = collect_metrics(run)
             records[run.name] = previous
     return [run for run in runs if run.name in records]
+
+
+def _is_kept(run: Run, previous: dict[str, Any] | None, changes: list[str]) -> bool:
+    """Whether ``run`` finished with the options the protocol asks for now and kept its result."""
+    return bool(previous and previous.get("finished") and not changes and _has_result(run))
 
 
 def _run_command(run: Run, resume: bool) -> None:
