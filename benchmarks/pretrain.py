@@ -58,8 +58,11 @@ def run_condet(args, data: Path) -> float:
     with tempfile.TemporaryDirectory() as folder:
         config = PretrainConfig(
             data=data, out=Path(folder) / "run", backbone=args.backbone,
-            image_size=args.image_size, batch_size=args.batch_size, epochs=1,
-            max_steps=args.warmup + args.steps + 1, checkpoint_every=10**9, progress=False,
+            image_size=args.image_size, batch_size=args.batch_size,
+            # an epoch has at least one step, so on a small data set (fewer images than
+            # steps x batch) the run still reaches max_steps
+            epochs=args.warmup + args.steps + 1, max_steps=args.warmup + args.steps + 1,
+            checkpoint_every=10**9, progress=False,
             accelerator="gpu" if args.device == "cuda" else "cpu", precision=args.precision,
             cache_dir=args.cache_dir,
         )  # fmt: skip
