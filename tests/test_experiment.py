@@ -27,7 +27,7 @@ from condet.experiment import (
     select_runs,
     summary_rows,
 )
-from condet.experiment.records import record_changes
+from condet.experiment.records import record_changes, result_neutral_options
 
 PROTOCOL = {
     "name": "tiny",
@@ -320,6 +320,23 @@ def test_changes_name_each_option_the_version_and_redone_runs():
     ]
 
 
+def test_changes_leave_out_options_that_do_not_change_results():
+    wanted = {
+        "command": "detect-train",
+        "options": {"lr": 0.01, "workers": 2, "progress": False, "checkpoint-every": 50},
+        "synthetic": None,
+        "condet": condet.__version__,
+        "depends": {},
+    }
+    previous = copy.deepcopy(wanted)
+    previous["options"] = {"lr": 0.01, "workers": 0, "checkpoint_every": 10}
+    assert record_changes(previous, wanted) == []
+    previous["options"]["lr"] = 0.02
+    assert record_changes(previous, wanted) == ["options changed (lr: 0.02 -> 0.01)"]
+    assert result_neutral_options("detect-train") == {"workers", "progress", "checkpoint-every"}
+    assert result_neutral_options("evaluate-features") == {"progress"}
+
+
 # Three small runs on the synthetic set: a SimCLR backbone, a crop encoder from it (30 steps,
 # a checkpoint after each, so that it can be killed half-way) and a feature evaluation apart.
 # On the CPU, where results repeat bit for bit, even on a machine with a GPU.
@@ -440,6 +457,7 @@ def test_a_changed_option_reruns_that_run_and_only_runs_picks_runs(
     changed = copy.deepcopy(TINY)
     changed["runs"][1]["options"]["lr"] = 0.01
     changed["runs"][2]["options"]["k"] = 5
+    changed["runs"][0]["options"]["checkpoint-every"] = 5  # changes no result: ssl is kept
     protocol = write_protocol(tmp_path / "tiny.yaml", changed)
 
     assert main(["experiment", str(protocol), "--out", str(out), "--only", "enc"]) == 0

@@ -5,8 +5,10 @@ Every command has one dataclass config. Its fields become command-line flags
 ``--config FILE`` YAML can set any of them, and the resolved config is written into the run
 folder, so a run can always be repeated. Field metadata shapes the flag further:
 ``positional`` (an argument without ``--``; a list takes one or more), ``repeat`` (a list
-flag given once per value, ``--model a --model b``) and ``metavar``. A field without a
-default is a required flag (or a positional argument)::
+flag given once per value, ``--model a --model b``) and ``metavar``; ``changes_results: False``
+marks an option that changes how a run goes but not what it computes (progress bars, worker
+processes, checkpoint frequency), which an experiment may change without running it again. A
+field without a default is a required flag (or a positional argument)::
 
     @dataclass
     class PretrainConfig:

@@ -55,7 +55,9 @@ class FeaturesConfig:
     cache_dir: Path | None = field(
         default=None, metadata={"help": "where decoded images are cached (default ~/.cache)"}
     )
-    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "changes_results": False}
+    )
 
 
 def run(config: FeaturesConfig) -> int:

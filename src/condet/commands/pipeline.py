@@ -27,7 +27,9 @@ class PipelineConfig:
             "encoder's, which accepts 95%% of its known training crops)"
         },
     )
-    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "changes_results": False}
+    )
 
 
 def run(config: PipelineConfig) -> int:

@@ -22,7 +22,11 @@ class TrainingOptions:
         metadata={"help": "stop after this many optimizer steps (-1: train all epochs)"},
     )
     checkpoint_every: int = field(
-        default=100, metadata={"help": "save RUN/checkpoints/last.ckpt every N steps"}
+        default=100,
+        metadata={
+            "help": "save RUN/checkpoints/last.ckpt every N steps",
+            "changes_results": False,
+        },
     )
     accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
     devices: str = field(default="1", metadata={"help": "devices per node (a number or auto)"})
@@ -36,9 +40,14 @@ class TrainingOptions:
     )
     workers: int = field(
         default=0,
-        metadata={"help": "data-loading worker processes (on a CPU they also make the views)"},
+        metadata={
+            "help": "data-loading worker processes (on a CPU they also make the views)",
+            "changes_results": False,
+        },
     )
-    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    progress: bool = field(
+        default=True, metadata={"help": "show progress bars", "changes_results": False}
+    )
     strict: bool = field(
         default=False,
         metadata={

@@ -2,11 +2,14 @@
 
 ``RUN/.protocol-run.json`` (``.NAME.png.protocol-run.json`` beside a single-file run's output)
 holds the run's command, options, data, condet version and the results of the runs it used; a
-finished run is kept while its record is what the protocol asks for now.
+finished run is kept while its record is what the protocol asks for now, up to the options that
+do not change what a run computes (``changes_results: False`` in its command's config: progress
+bars, data-loading workers, checkpoint frequency).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -63,10 +66,12 @@ def record_changes(previous: dict[str, Any], wanted: dict[str, Any]) -> list[str
     if previous.get("command") != wanted["command"]:
         changes.append(f"command {previous.get('command')} -> {wanted['command']}")
     old, new = previous.get("options") or {}, wanted["options"]
+    neutral = result_neutral_options(wanted["command"])
     changed = [
         f"{key}: {_shown(old, key)} -> {_shown(new, key)}"
         for key in dict.fromkeys([*new, *old])
-        if old.get(key) != new.get(key) or (key in old) != (key in new)
+        if str(key).replace("_", "-") not in neutral
+        and (old.get(key) != new.get(key) or (key in old) != (key in new))
     ]
     if changed:
         changes.append(f"options changed ({', '.join(changed)})")
@@ -81,6 +86,16 @@ def record_changes(previous: dict[str, Any], wanted: dict[str, Any]) -> list[str
         elif used.get(needed) != result:
             changes.append(f"run {needed} was run again since")
     return changes
+
+
+def result_neutral_options(command: str) -> set[str]:
+    """The options of ``command`` (as flags, without ``--``) that change how its run goes but
+    not what it computes, so that a finished run is kept when only they change."""
+    return {
+        field.name.replace("_", "-")
+        for field in dataclasses.fields(get_command(command).config)
+        if field.metadata.get("changes_results") is False
+    }
 
 
 def _shown(options: dict[str, Any], key: str) -> str:
