@@ -329,7 +329,7 @@ def test_changes_leave_out_options_that_do_not_change_results():
         "depends": {},
     }
     previous = copy.deepcopy(wanted)
-    previous["options"] = {"lr": 0.01, "workers": 0, "checkpoint_every": 10}
+    previous["options"] = {"lr": 0.01, "workers": 0, "checkpoint-every": 10}
     assert record_changes(previous, wanted) == []
     previous["options"]["lr"] = 0.02
     assert record_changes(previous, wanted) == ["options changed (lr: 0.02 -> 0.01)"]

@@ -70,8 +70,7 @@ def record_changes(previous: dict[str, Any], wanted: dict[str, Any]) -> list[str
     changed = [
         f"{key}: {_shown(old, key)} -> {_shown(new, key)}"
         for key in dict.fromkeys([*new, *old])
-        if str(key).replace("_", "-") not in neutral
-        and (old.get(key) != new.get(key) or (key in old) != (key in new))
+        if key not in neutral and (old.get(key) != new.get(key) or (key in old) != (key in new))
     ]
     if changed:
         changes.append(f"options changed ({', '.join(changed)})")
