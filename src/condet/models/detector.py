@@ -23,11 +23,12 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.ops import misc as misc_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from condet.models.backbones import Backbone, BackboneError, build_backbone, input_normalization
 from condet.models.detection_heads import Float32BoxPredictor, Float32RPNHead
+from condet.models.frozen_norm import FrozenBatchNorm2d
+from condet.models.roi_align import MultiScaleRoIAlign
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
 
@@ -83,14 +84,15 @@ def freeze_stages(backbone: Backbone, stages: list[Stage], trainable: int) -> No
 
 
 def freeze_batchnorm(module: nn.Module) -> nn.Module:
-    """Every ``BatchNorm2d`` replaced by torchvision's ``FrozenBatchNorm2d`` with its statistics.
+    """Every ``BatchNorm2d`` replaced by a :class:`~condet.models.frozen_norm.FrozenBatchNorm2d`
+    with its statistics.
 
     What torchvision's detectors do with pretrained backbones: detection batches are too small
     for BatchNorm to estimate statistics.
     """
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d):
-            frozen = misc_ops.FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
             frozen.weight.copy_(child.weight.detach())
             frozen.bias.copy_(child.bias.detach())
             frozen.running_mean.copy_(child.running_mean)
@@ -178,6 +180,8 @@ def build_detector(
         image_mean=list(mean),
         image_std=list(std),
         rpn_anchor_generator=anchors,
+        # torchvision's default pooler (levels "0".."3" where present, 7x7, 2 points a bin side)
+        box_roi_pool=MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=7, sampling_ratio=2),
         rpn_head=Float32RPNHead(fpn_channels, anchors.num_anchors_per_location()[0]),
         box_predictor=Float32BoxPredictor(1024, classes),  # 1024: torchvision's box head width
         rpn_pre_nms_top_n_train=2 * proposals,
