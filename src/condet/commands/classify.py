@@ -6,17 +6,48 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from condet.commands.outputs import write_metrics
 from condet.commands.registry import Command
 from condet.commands.training import TrainingOptions, is_global_zero
 from condet.errors import CondetError
+from condet.recipes import FAST_PRECISION, recipe_help
+
+# the crop recipe of condet's Aquarium comparison (docs/results.md, "Crop encoders and OOD"):
+# an ImageNet start's own stem, AdamW
+_MEASURED = {
+    "small_input_stem": False,
+    "batch_size": 64,
+    "optimizer": "adamw",
+    "lr": 0.004,
+    "min_scale": 0.5,
+}
+CLASSIFY_RECIPES: dict[str, dict[str, Any]] = {
+    "cpu": _MEASURED | {"precision": "32-true"},
+    "gpu": _MEASURED | {"precision": FAST_PRECISION},
+    # the contrastive-detection report's code: a CIFAR-style stem, SGD at 0.5 for batches of
+    # 32 (lr is per 256 crops), RandomResizedCrop scale 0.9-1, float32
+    "reference": {
+        "small_input_stem": True,
+        "batch_size": 32,
+        "optimizer": "sgd",
+        "lr": 4.0,
+        "min_scale": 0.9,
+        "precision": "32-true",
+    },
+}
 
 
 @dataclass
 class ClassifyConfig(TrainingOptions):
-    """``condet classify-train``: an object-crop encoder, one loop for every loss."""
+    """``condet classify-train``: an object-crop encoder, one loop for every loss.
+
+    By default EfficientNet-Lite0 from its ImageNet weights, with the ``cpu`` or ``gpu``
+    recipe's optimisation.
+    """
+
+    RECIPES: ClassVar[dict[str, dict[str, Any]]] = CLASSIFY_RECIPES
 
     data: Path = field(
         default=Path("runs/demo/data"),
@@ -42,24 +73,38 @@ class ClassifyConfig(TrainingOptions):
     mode: Literal["in", "out"] = field(default="out", metadata={"help": "ranked / RINCE mode"})
     crop_size: int = field(default=64, metadata={"help": "side of the square crops"})
     context: float = field(default=0.0, metadata={"help": "margin around boxes, per box side"})
-    backbone: str = field(default="resnet18", metadata={"help": "encoder backbone"})
-    weights: str = field(default="random", metadata={"help": "initial backbone weights"})
-    small_input_stem: bool = field(
-        default=True,
-        metadata={"help": "CIFAR-style stem (3x3 conv, no max-pool) for small crops (ResNet)"},
+    backbone: str = field(default="efficientnet_lite0", metadata={"help": "encoder backbone"})
+    weights: str = field(default="imagenet", metadata={"help": "initial backbone weights"})
+    small_input_stem: bool | None = field(
+        default=None,
+        metadata={
+            "help": "CIFAR-style stem (3x3 conv, no max-pool) for small crops (ResNet); "
+            + recipe_help(CLASSIFY_RECIPES, "small_input_stem")
+        },
     )
     projection_dim: int = field(default=128, metadata={"help": "embedding width"})
     queue: int = field(
         default=0,
         metadata={"help": "past embeddings kept as extra positives / negatives (0: none)"},
     )
-    batch_size: int = field(default=128, metadata={"help": "crops per device and step"})
-    epochs: int = field(default=30, metadata={"help": "passes over the crops"})
-    optimizer: Literal["sgd", "adamw"] = field(
-        default="sgd",
-        metadata={"help": "SGD (the report's, lr ~0.1) or AdamW (lr ~0.002; fewer steps)"},
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "crops per device and step; " + recipe_help(CLASSIFY_RECIPES, "batch_size")
+        },
     )
-    lr: float = field(default=0.1, metadata={"help": "learning rate per 256 crops"})
+    epochs: int = field(default=30, metadata={"help": "passes over the crops"})
+    optimizer: Literal["sgd", "adamw"] | None = field(
+        default=None,
+        metadata={
+            "help": "SGD (the report's) or AdamW (fewer steps); "
+            + recipe_help(CLASSIFY_RECIPES, "optimizer")
+        },
+    )
+    lr: float | None = field(
+        default=None,
+        metadata={"help": "learning rate per 256 crops; " + recipe_help(CLASSIFY_RECIPES, "lr")},
+    )
     weight_decay: float = field(default=1e-4, metadata={"help": "weight decay"})
     warmup_epochs: float = field(
         default=1.0,
@@ -67,7 +112,12 @@ class ClassifyConfig(TrainingOptions):
             "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run"
         },
     )
-    min_scale: float = field(default=0.5, metadata={"help": "smallest random crop (area)"})
+    min_scale: float | None = field(
+        default=None,
+        metadata={
+            "help": "smallest random crop (area); " + recipe_help(CLASSIFY_RECIPES, "min_scale")
+        },
+    )
     normalization: Literal["dataset", "imagenet"] = field(
         default="dataset",
         metadata={"help": "normalise as the training crops, or as the backbone's ImageNet weights"},

@@ -29,7 +29,9 @@ class ExplainConfig:
     kind: Literal["backbone", "encoder", "detector"] = field(
         default="backbone", metadata={"help": "what the models are"}
     )
-    backbone: str = field(default="resnet18", metadata={"help": "backbone name (--kind backbone)"})
+    backbone: str = field(
+        default="efficientnet_lite0", metadata={"help": "backbone name (--kind backbone)"}
+    )
     method: Literal["gradcam", "gradcam++", "eigencam"] = field(
         default="gradcam", metadata={"help": "CAM method"}
     )

@@ -25,9 +25,9 @@ class FeaturesConfig:
     test: Path = field(default=Path("runs/demo/data"), metadata={"help": "labelled test data"})
     train_split: str | None = field(default="train", metadata={"help": "split of --train"})
     test_split: str | None = field(default="test", metadata={"help": "split of --test"})
-    backbone: str = field(default="resnet18", metadata={"help": "backbone name"})
+    backbone: str = field(default="efficientnet_lite0", metadata={"help": "backbone name"})
     weights: str = field(
-        default="random",
+        default="imagenet",
         metadata={"help": "random, imagenet, a weights file or a condet pretrain run folder"},
     )
     image_size: int = field(default=64, metadata={"help": "side of the images / crops"})

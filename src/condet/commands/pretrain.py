@@ -4,16 +4,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from condet.commands.outputs import write_metrics
 from condet.commands.registry import Command
 from condet.commands.training import TrainingOptions, is_global_zero
+from condet.recipes import FAST_PRECISION, recipe_help
+
+# SimCLR's ImageNet recipe (Chen et al. 2020: 224 px views, LARS, weight decay 1e-6) at the
+# batch one GPU holds, as lightly's ImageNet benchmarks run it
+_REFERENCE = {
+    "image_size": 224,
+    "batch_size": 256,
+    "optimizer": "lars",
+    "lr": 0.3,
+    "weight_decay": 1e-6,
+}
+PRETRAIN_RECIPES: dict[str, dict[str, Any]] = {
+    # continued SimCLR on a data set's own images, as condet's two studies ran it
+    # (docs/results.md): 96 px views, batch 64, SGD at 0.12 per 256 images, float32
+    "cpu": {
+        "image_size": 96,
+        "batch_size": 64,
+        "optimizer": "sgd",
+        "lr": 0.12,
+        "weight_decay": 5e-4,
+        "precision": "32-true",
+    },
+    "gpu": _REFERENCE | {"precision": FAST_PRECISION},
+    "reference": _REFERENCE | {"precision": "32-true"},
+}
 
 
 @dataclass
 class PretrainConfig(TrainingOptions):
-    """``condet pretrain``: every field is a flag (``--image-size``) and a YAML key."""
+    """``condet pretrain``: every field is a flag (``--image-size``) and a YAML key.
+
+    By default SimCLR continues from EfficientNet-Lite0's ImageNet weights (``--weights
+    random`` starts from scratch), at the sizes of the ``cpu`` or ``gpu`` recipe.
+    """
+
+    RECIPES: ClassVar[dict[str, dict[str, Any]]] = PRETRAIN_RECIPES
 
     data: Path = field(
         default=Path("runs/demo/data"),
@@ -24,16 +55,33 @@ class PretrainConfig(TrainingOptions):
     crops: bool = field(
         default=False, metadata={"help": "pretrain on the data set's object crops, not images"}
     )
-    backbone: str = field(default="resnet18", metadata={"help": "backbone name"})
+    backbone: str = field(default="efficientnet_lite0", metadata={"help": "backbone name"})
     weights: str = field(
-        default="random", metadata={"help": "initial weights: random, imagenet or a file"}
+        default="imagenet", metadata={"help": "initial weights: random, imagenet or a file"}
     )
-    image_size: int = field(default=64, metadata={"help": "side of the training views"})
-    batch_size: int = field(default=128, metadata={"help": "images per device and step"})
+    image_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "side of the training views; " + recipe_help(PRETRAIN_RECIPES, "image_size")
+        },
+    )
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "images per device and step; " + recipe_help(PRETRAIN_RECIPES, "batch_size")
+        },
+    )
     epochs: int = field(default=10, metadata={"help": "passes over the data"})
-    optimizer: Literal["sgd", "lars"] = field(default="sgd", metadata={"help": "optimizer"})
-    lr: float = field(
-        default=0.06, metadata={"help": "learning rate per 256 images of global batch"}
+    optimizer: Literal["sgd", "lars"] | None = field(
+        default=None,
+        metadata={"help": "optimizer; " + recipe_help(PRETRAIN_RECIPES, "optimizer")},
+    )
+    lr: float | None = field(
+        default=None,
+        metadata={
+            "help": "learning rate per 256 images of global batch; "
+            + recipe_help(PRETRAIN_RECIPES, "lr")
+        },
     )
     backbone_lr_scale: float | None = field(
         default=None,
@@ -42,7 +90,12 @@ class PretrainConfig(TrainingOptions):
             "weights, 0.1 from pretrained ones, which the new head must not wash out)"
         },
     )
-    weight_decay: float = field(default=5e-4, metadata={"help": "weight decay (not on norms)"})
+    weight_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "weight decay (not on norms); " + recipe_help(PRETRAIN_RECIPES, "weight_decay")
+        },
+    )
     warmup_epochs: float = field(
         default=1.0,
         metadata={

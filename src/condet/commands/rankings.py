@@ -26,8 +26,10 @@ class DeriveConfig:
         default="prototypes", metadata={"help": "what similarity is measured by"}
     )
     encoder: Path | None = field(default=None, metadata={"help": "a classify-train run folder"})
-    backbone: str = field(default="resnet18", metadata={"help": "backbone, without --encoder"})
-    weights: str = field(default="random", metadata={"help": "its weights (e.g. a pretrain run)"})
+    backbone: str = field(
+        default="efficientnet_lite0", metadata={"help": "backbone, without --encoder"}
+    )
+    weights: str = field(default="imagenet", metadata={"help": "its weights (e.g. a pretrain run)"})
     crop_size: int = field(default=64, metadata={"help": "side of the crops"})
     neighbours: int = field(default=2, metadata={"help": "classes ranked per class"})
     min_similarity: float | None = field(

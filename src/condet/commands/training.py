@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
+
+from condet.recipes import RecipeName, apply_recipe
 
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "64-true"]
 
@@ -12,7 +14,13 @@ Precision = Literal["32-true", "16-mixed", "bf16-mixed", "64-true"]
 @dataclass
 class TrainingOptions:
     """Options of every training command (fields become flags, see
-    :mod:`condet.options`)."""
+    :mod:`condet.options`).
+
+    A command's ``RECIPES`` (:mod:`condet.recipes`) fill the options it leaves ``None`` when
+    the config is made, so a config always holds the values its run uses.
+    """
+
+    RECIPES: ClassVar[dict[str, dict[str, Any]]] = {}
 
     out: Path = field(default=Path("runs/run"), metadata={"help": "run folder"})
     seed: int = field(default=0, metadata={"help": "seed of data order, augmentation, init"})
@@ -32,8 +40,17 @@ class TrainingOptions:
     devices: str = field(default="1", metadata={"help": "devices per node (a number or auto)"})
     num_nodes: int = field(default=1, metadata={"help": "machines"})
     strategy: str = field(default="auto", metadata={"help": "auto, ddp, ddp_spawn, ..."})
-    precision: Precision = field(
-        default="32-true", metadata={"help": "numeric precision (bf16-mixed on recent GPUs)"}
+    recipe: RecipeName = field(
+        default="auto",
+        metadata={
+            "help": "preset of sizes and precision for options not given: cpu (measured on "
+            "CPUs), gpu (the reference sizes in bf16), reference (in float32), auto (cpu or "
+            "gpu, by the accelerator)"
+        },
+    )
+    precision: Precision | None = field(
+        default=None,
+        metadata={"help": "numeric precision (default: the recipe's, bf16-mixed where fast)"},
     )
     sync_batchnorm: bool = field(
         default=False, metadata={"help": "synchronise BatchNorm statistics across devices"}
@@ -55,6 +72,9 @@ class TrainingOptions:
             "image, bad box) instead of skipping it and listing every skip in RUN/skipped.txt"
         },
     )
+
+    def __post_init__(self) -> None:
+        apply_recipe(self, self.RECIPES)
 
 
 def is_global_zero() -> bool:
