@@ -4,11 +4,13 @@ Three runs on the same images and batch, their repeats interleaved (the order ro
 repeat) because the host is shared and noisy; each figure is the median of the repeats, every
 repeat listed:
 
-- condet: the CPU recipe of docs/results.md ("Faster R-CNN with few labels"): ResNet-18 from
-  random weights, 320 px short side (427 long), pyramid from stride 8, 128 FPN channels, 300
-  proposals, 256 sampled RoIs, every stage trained, batch 4, SGD at 0.02 per 16 images,
-  momentum 0.9, weight decay 1e-4 (not on norms and biases), as ``condet detect-train`` builds
-  it (``build_detector``, ``make_optimizer``);
+- condet: the detector ``condet detect-train`` trains by default on a CPU (its ``cpu`` recipe,
+  read from ``DetectConfig``): EfficientNet-Lite0 from its ImageNet weights with BatchNorm
+  frozen, the stem and stride-4 stage frozen, 320 px short side (427 long), pyramid from
+  stride 8, 128 FPN channels, 300 proposals, 128 sampled RoIs, bf16 autocast where the CPU has
+  bf16 instructions, channels_last, batch 4, SGD at detect-train's rate per 16 images,
+  momentum 0.9, weight decay (not on norms and biases), as ``condet detect-train`` builds it
+  (``build_detector``, ``make_optimizer``);
 - torchvision: ``fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None)``
   with its own defaults and the same optimizer, the reference every ratio is against;
 - ceiling: the condet detector's bare backbone body (the same module, trainable stages and
@@ -31,12 +33,15 @@ Then a profile of where one condet training step's time goes: the step is run pa
 gradients as one ``backward()``), and the RPN and RoI heads' insides timed by forward hooks.
 
 With --compare-to-baseline the recipe given by the flags (the "candidate") is timed together
-with today's recipe (the "baseline", the defaults of the flags), interleaved, and
-candidate / baseline is printed: the same script then measures an optimisation of the recipe.
+with the "baseline", interleaved, and candidate / baseline is printed: the same script then
+measures an optimisation of the recipe. The baseline is the default recipe with
+``--torchvision-layers``: torchvision's ``FrozenBatchNorm2d`` (float32 output) and RoIAlign
+kernel, the detector as condet built it before its own (issue 27).
 
     CONDET_SHARED_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/detect.py --threads 1
     python benchmarks/detect.py --data ../shared/data/bccd/BCCD --steps 5 --repeats 3
-    python benchmarks/detect.py --compare-to-baseline --channels-last --fpn-channels 96
+    python benchmarks/detect.py --compare-to-baseline   # the default recipe against the baseline
+    python benchmarks/detect.py --compare-to-baseline --fpn-channels 96
     python benchmarks/detect.py   # without CONDET_SHARED_DATA: a synthetic set of 40 images
 """
 
@@ -64,20 +69,23 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import misc as misc_ops
 
+from condet.commands.detect import DetectConfig
 from condet.data.annotations import Annotations
 from condet.data.datasets import DetectionDataset, detection_collate
 from condet.data.load import load_annotations
 from condet.data.synthetic import generate_synthetic
 from condet.data.transforms import detection_transforms
 from condet.models.detector import build_detector
+from condet.models.frozen_norm import FrozenBatchNorm2d
 from condet.runtime import tune_cpu_allocator
 from condet.train.common import ResumableLoader, StepBatchSampler
 from condet.train.detect import SeededDetectionBatches
 from condet.train.optim import make_optimizer
 
-LR_PER_16 = 0.02  # detect-train's --lr default, per 16 images
-WEIGHT_DECAY = 1e-4  # detect-train's --weight-decay default
+DEFAULT = DetectConfig(recipe="cpu", accelerator="cpu")  # what detect-train trains by default
 SEED = 0
 
 Images = list[torch.Tensor]
@@ -86,20 +94,22 @@ Targets = list[dict[str, Any]]
 
 @dataclass(frozen=True)
 class Recipe:
-    """The knobs of ``build_detector`` that set the cost of a step; the defaults are today's."""
+    """The knobs of ``build_detector`` that set the cost of a step; the defaults are
+    ``detect-train``'s on a CPU."""
 
-    backbone: str = "resnet18"
-    weights: str = "random"
-    min_size: int = 320
-    max_size: int = 427
-    smallest_stride: int = 8
-    fpn_channels: int = 128
-    proposals: int = 300
-    roi_samples: int = 256
-    trainable_stages: int = 5
-    norm: Literal["auto", "frozen", "batchnorm"] = "auto"
-    channels_last: bool = False
-    bf16: bool = False  # bf16 autocast, as detect-train --precision bf16-mixed
+    backbone: str = DEFAULT.backbone
+    weights: str = DEFAULT.weights
+    min_size: int = DEFAULT.min_size
+    max_size: int = DEFAULT.max_size
+    smallest_stride: int = DEFAULT.smallest_stride
+    fpn_channels: int = DEFAULT.fpn_channels
+    proposals: int = DEFAULT.proposals
+    roi_samples: int = DEFAULT.roi_samples
+    trainable_stages: int | None = DEFAULT.trainable_stages
+    norm: Literal["auto", "frozen", "batchnorm"] = DEFAULT.norm
+    channels_last: bool = DEFAULT.channels_last
+    bf16: bool = DEFAULT.precision == "bf16-mixed"  # bf16 autocast, as bf16-mixed
+    torchvision_layers: bool = False  # torchvision's FrozenBatchNorm2d and RoIAlign kernel
 
     def build(self, num_classes: int) -> GeneralizedRCNN:
         model = build_detector(
@@ -115,6 +125,8 @@ class Recipe:
             proposals=self.proposals,
             roi_samples=self.roi_samples,
         )
+        if self.torchvision_layers:
+            with_torchvision_layers(model)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         return model
@@ -128,7 +140,27 @@ class Recipe:
         return ", ".join(f"{key}={value}" for key, value in values.items())
 
 
-BASELINE = Recipe()  # docs/results.md, "Faster R-CNN with few labels ... (CPU)"
+BASELINE = Recipe(torchvision_layers=True)  # the default recipe as condet built it until issue 27
+
+
+def with_torchvision_layers(model: GeneralizedRCNN) -> None:
+    """Swap condet's frozen norms and RoIAlign for torchvision's (same parameters, same
+    numbers up to rounding), in place."""
+
+    def swap_norms(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, FrozenBatchNorm2d):
+                torchvision_norm = misc_ops.FrozenBatchNorm2d(child.weight.numel(), eps=child.eps)
+                torchvision_norm.load_state_dict(child.state_dict())
+                setattr(module, name, torchvision_norm)
+            else:
+                swap_norms(child)
+
+    swap_norms(model)
+    pool = model.roi_heads.box_roi_pool
+    model.roi_heads.box_roi_pool = MultiScaleRoIAlign(
+        pool.featmap_names, pool.output_size, pool.sampling_ratio
+    )
 
 
 @dataclass
@@ -194,7 +226,7 @@ def detector_targets(targets: Targets) -> Targets:
 
 def sgd(module: nn.Module, batch_size: int) -> torch.optim.Optimizer:
     """detect-train's optimizer: SGD, no weight decay on norms and biases, lr per 16 images."""
-    return make_optimizer(module, "sgd", LR_PER_16 * batch_size / 16, WEIGHT_DECAY)
+    return make_optimizer(module, "sgd", DEFAULT.lr * batch_size / 16, DEFAULT.weight_decay)
 
 
 def images_per_second(step: Callable[[], None], warmup: int, steps: int, batch: int) -> float:
@@ -588,7 +620,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="time today's recipe too and print candidate (the flags) / baseline",
     )
-    recipe = parser.add_argument_group("recipe (defaults: today's CPU recipe)")
+    recipe = parser.add_argument_group("recipe (defaults: detect-train's on a CPU)")
     recipe.add_argument("--backbone", default=BASELINE.backbone)
     recipe.add_argument("--weights", default=BASELINE.weights, help="random, imagenet, a file")
     recipe.add_argument("--min-size", type=int, default=BASELINE.min_size)
@@ -599,8 +631,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     recipe.add_argument("--roi-samples", type=int, default=BASELINE.roi_samples)
     recipe.add_argument("--trainable-stages", type=int, default=BASELINE.trainable_stages)
     recipe.add_argument("--norm", choices=("auto", "frozen", "batchnorm"), default=BASELINE.norm)
-    recipe.add_argument("--channels-last", action="store_true", help="model in channels_last")
-    recipe.add_argument("--bf16", action="store_true", help="bf16 autocast (bf16-mixed)")
+    recipe.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=BASELINE.channels_last,
+        help="model in channels_last",
+    )
+    recipe.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=BASELINE.bf16,
+        help="bf16 autocast (bf16-mixed)",
+    )
+    recipe.add_argument(
+        "--torchvision-layers",
+        action="store_true",
+        help="torchvision's FrozenBatchNorm2d and RoIAlign kernel (the baseline's)",
+    )
     args = parser.parse_args(argv)
     if min(args.steps, args.repeats, args.batch_size) < 1 or min(args.warmup, args.workers) < 0:
         parser.error("--steps, --repeats and --batch-size must be >= 1, --warmup >= 0")

@@ -89,7 +89,7 @@ def test_rejection_rates_on_hand_made_boxes():
 def test_pipeline_command_writes_open_set_predictions(synthetic_root, tmp_path, monkeypatch):
     monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
     detector, encoder, out = tmp_path / "det", tmp_path / "enc", tmp_path / "pipeline"
-    small = ["--backbone", "mobilenet_v3_small", "--no-progress"]
+    small = ["--backbone", "mobilenet_v3_small", "--weights", "random", "--no-progress"]
     detect = ["--min-size", "128", "--max-size", "128", "--max-steps", "2"]
     data = ["--data", str(synthetic_root), "--split", "trainval", "--test-split", "test"]
     assert main(["detect-train", *data, *small, *detect, "--out", str(detector)]) == 0

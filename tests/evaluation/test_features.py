@@ -30,6 +30,8 @@ def test_on_a_detection_data_set_uses_object_crops(synthetic_root, tmp_path):
         "test",
         "--backbone",
         "mobilenet_v3_small",
+        "--weights",
+        "random",
         "--image-size",
         "32",
         "--k",
@@ -68,6 +70,8 @@ def test_on_class_folders_with_tsne(tmp_path):
         str(tmp_path / "test"),
         "--backbone",
         "mobilenet_v3_small",
+        "--weights",
+        "random",
         "--image-size",
         "32",
         "--methods",
@@ -102,6 +106,8 @@ def test_mismatched_classes_are_an_error(synthetic_root, tmp_path, capsys):
         "--no-progress",
         "--backbone",
         "mobilenet_v3_small",
+        "--weights",
+        "random",
         "--image-size",
         "32",
     ]
@@ -125,7 +131,15 @@ def test_max_per_class_caps_each_split_and_class(tmp_path, cap, expected):
                 Image.new("RGB", (16, 16), (40 * index, 0, 0)).save(folder / f"{index}.png")
     out = tmp_path / "out"
     argv = ["evaluate-features", "--train", str(tmp_path / "train"), "--test"]
-    argv += [str(tmp_path / "test"), "--backbone", "mobilenet_v3_small", "--image-size", "32"]
+    argv += [
+        str(tmp_path / "test"),
+        "--backbone",
+        "mobilenet_v3_small",
+        "--weights",
+        "random",
+        "--image-size",
+        "32",
+    ]
     argv += ["--methods", "ncm", "--plot", "none", "--max-per-class", str(cap)]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "features.json").read_text())
@@ -135,7 +149,14 @@ def test_max_per_class_caps_each_split_and_class(tmp_path, cap, expected):
 def test_max_per_class_caps_object_crops(synthetic_root, tmp_path):
     out = tmp_path / "features"
     argv = ["evaluate-features", "--train", str(synthetic_root), "--train-split", "trainval"]
-    argv += ["--test", str(synthetic_root), "--backbone", "mobilenet_v3_small"]
+    argv += [
+        "--test",
+        str(synthetic_root),
+        "--backbone",
+        "mobilenet_v3_small",
+        "--weights",
+        "random",
+    ]
     argv += ["--image-size", "32", "--methods", "ncm", "--plot", "none", "--max-per-class", "1"]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "features.json").read_text())

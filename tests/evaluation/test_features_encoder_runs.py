@@ -29,6 +29,9 @@ def classify_run(synthetic_root, tmp_path_factory) -> Path:
             "trainval",
             "--backbone",
             "resnet18",
+            "--weights",
+            "random",
+            "--small-input-stem",
             "--crop-size",
             "32",
             "--batch-size",
@@ -63,6 +66,8 @@ def features_argv(data: Path, weights: Path, out: Path, *extra: str) -> list[str
         str(data),
         "--test-split",
         "test",
+        "--backbone",
+        "resnet18",
         "--weights",
         str(weights),
         "--image-size",
@@ -109,7 +114,11 @@ def test_a_folder_with_a_backbone_file_is_still_a_pretrain_run(tmp_path):
 
 def test_a_run_of_another_backbone_is_one_line(synthetic_root, classify_run, tmp_path, capsys):
     argv = features_argv(
-        synthetic_root, classify_run, tmp_path / "out", "--backbone", "mobilenet_v3_small"
+        synthetic_root,
+        classify_run,
+        tmp_path / "out",
+        "--backbone",
+        "mobilenet_v3_small",
     )
     assert main(argv) == 1
     assert capsys.readouterr().err.strip().splitlines() == [

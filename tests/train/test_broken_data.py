@@ -57,7 +57,16 @@ def detect_args(data, out, *extra):
     return [
         "detect-train",
         *("--data", str(data), "--split", "train", "--test-split", "test"),
-        *("--backbone", "mobilenet_v3_large", "--min-size", "64", "--max-size", "64"),
+        *(
+            "--backbone",
+            "mobilenet_v3_large",
+            "--weights",
+            "random",
+            "--min-size",
+            "64",
+            "--max-size",
+            "64",
+        ),
         *("--batch-size", "2", "--epochs", "1", "--max-steps", "1", "--no-progress"),
         *("--out", str(out), *extra),
     ]
@@ -66,7 +75,7 @@ def detect_args(data, out, *extra):
 def pretrain_args(data, out, *extra):
     return [
         "pretrain",
-        *("--data", str(data), "--split", "train", "--backbone", "resnet18"),
+        *("--data", str(data), "--split", "train", "--backbone", "resnet18", "--weights", "random"),
         *("--image-size", "32", "--batch-size", "4", "--hidden-dim", "32", "--epochs", "1"),
         *("--max-steps", "1", "--no-progress", "--out", str(out), *extra),
     ]
@@ -76,7 +85,16 @@ def classify_args(data, out, *extra, command="classify-train"):
     return [
         command,
         *("--data", str(data), "--split", "trainval", "--test-split", "test"),
-        *("--backbone", "mobilenet_v3_small", "--crop-size", "32", "--batch-size", "4"),
+        *(
+            "--backbone",
+            "mobilenet_v3_small",
+            "--weights",
+            "random",
+            "--crop-size",
+            "32",
+            "--batch-size",
+            "4",
+        ),
         *("--epochs", "1", "--max-steps", "1", "--no-progress", "--out", str(out), *extra),
     ]
 
@@ -193,7 +211,16 @@ def test_evaluate_features_skips_reports_and_counts(clean_root, tmp_path, capsys
         "evaluate-features",
         *("--train", str(root), "--train-split", "trainval"),
         *("--test", str(root), "--test-split", "test"),
-        *("--backbone", "mobilenet_v3_small", "--image-size", "32", "--k", "5"),
+        *(
+            "--backbone",
+            "mobilenet_v3_small",
+            "--weights",
+            "random",
+            "--image-size",
+            "32",
+            "--k",
+            "5",
+        ),
         *("--plot", "none", "--no-progress", "--out", str(out)),
     ]
     assert main(argv) == 0

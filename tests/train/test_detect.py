@@ -27,6 +27,8 @@ def detect_args(data, out, *extra):
         "test",
         "--backbone",
         "mobilenet_v3_large",
+        "--weights",
+        "random",
         "--min-size",
         "128",
         "--max-size",

@@ -23,6 +23,8 @@ def pretrain_args(data, out, *extra):
         "trainval",
         "--backbone",
         "resnet18",
+        "--weights",
+        "random",
         "--image-size",
         "32",
         "--batch-size",
