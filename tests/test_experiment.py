@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from condet.errors import CondetError
 from condet.experiment import (
     Run,
     comparison_sentences,
+    launch,
     load_protocol,
     plan_runs,
     read_record,
@@ -28,6 +30,7 @@ from condet.experiment import (
     summary_rows,
 )
 from condet.experiment.records import record_changes, result_neutral_options
+from condet.experiment.runner import run_experiment
 
 PROTOCOL = {
     "name": "tiny",
@@ -517,3 +520,117 @@ def test_tables_hold_a_run_another_process_finished_meanwhile(tiny_straight, tmp
     rows = json.loads((out / "results.json").read_text())
     assert [row["run"] for row in rows] == ["ssl", "enc", "features"]
     assert rows == json.loads((straight / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_jobs_give_the_tables_of_one_and_wait_for_the_runs_they_use(
+    tiny_straight, tmp_path, capsys, monkeypatch
+):
+    straight, protocol = tiny_straight
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(launch, "available_cores", lambda: 2)  # one thread a run, as straight
+    out = tmp_path / "jobs"
+    assert main(["experiment", str(protocol), "--out", str(out), "--jobs", "2"]) == 0
+    log = capsys.readouterr().out
+    # the encoder uses the SimCLR run; the features run does not, and goes beside it
+    assert log.index("finished ssl") < log.index("started enc")
+    assert log.index("started features") < log.index("finished ssl")
+    assert {path.name for path in (out / "logs").iterdir()} == {
+        "ssl.log",
+        "enc.log",
+        "features.log",
+    }
+    results = json.loads((out / "results.json").read_text())
+    assert results == json.loads((straight / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_submitit_s_local_executor_runs_the_protocol_as_jobs(tiny_straight, tmp_path, monkeypatch):
+    submitit = pytest.importorskip("submitit")
+    straight, protocol = tiny_straight
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "submitit"
+    call = launch.ExperimentCall(protocol, out, None, False)
+    launcher = launch.SubmititLauncher(call, submitit.LocalExecutor(tmp_path / "jobs"))
+    assert not launcher.chains_dependencies  # a local job starts at once: runs wait here
+    run_experiment(protocol, out, launcher=launcher)
+    results = json.loads((out / "results.json").read_text())
+    assert results == json.loads((straight / "results.json").read_text())
+
+
+class FakeSlurmJob:
+    def __init__(self, job_id: int, error: Exception | None, blocked: bool) -> None:
+        self.job_id, self.error, self.blocked, self.cancelled = job_id, error, blocked, False
+        self.paths = SimpleNamespace(stderr=Path(f"slurm/{job_id}_0_log.err"))
+
+    def done(self) -> bool:
+        return not self.blocked  # a job after a failed one waits in the queue for ever
+
+    def exception(self) -> Exception | None:
+        return self.error
+
+    def cancel(self, check: bool = True) -> None:
+        self.cancelled = True
+
+
+class FakeSlurmExecutor:
+    cluster = "slurm"
+
+    def __init__(self, failing: set[str] = frozenset()) -> None:
+        self.failing, self.parameters, self.jobs = failing, {}, {}
+        self.submitted: list[tuple[str, dict]] = []
+
+    def update_parameters(self, **parameters) -> None:
+        self.parameters |= parameters
+
+    def submit(self, function, call, name):
+        self.submitted.append((name, dict(self.parameters)))
+        error = RuntimeError("out of memory") if name in self.failing else None
+        dependency = self.parameters.get("slurm_additional_parameters", {}).get("dependency", "")
+        failed = {str(job.job_id) for job in self.jobs.values() if job.error}
+        blocked = bool(failed & set(dependency.removeprefix("afterok:").split(":")))
+        self.jobs[name] = FakeSlurmJob(100 + len(self.jobs), error, blocked)
+        return self.jobs[name]
+
+
+def tiny_runs(tmp_path):
+    protocol = write_protocol(tmp_path / "tiny.yaml", TINY)
+    return protocol, plan_runs(load_protocol(protocol), tmp_path / "out", "/DATA")
+
+
+def test_slurm_jobs_are_submitted_at_once_chained_by_afterok(tmp_path):
+    protocol, runs = tiny_runs(tmp_path)
+    executor = FakeSlurmExecutor()
+    launcher = launch.SubmititLauncher(
+        launch.ExperimentCall(protocol, tmp_path, None, False), executor
+    )
+    assert launch.launch_runs(runs, launcher) == []
+    dependencies = {
+        name: parameters["slurm_additional_parameters"] for name, parameters in executor.submitted
+    }
+    assert dependencies == {"ssl": {}, "enc": {"dependency": "afterok:100"}, "features": {}}
+    assert [name for name, _ in executor.submitted] == ["ssl", "enc", "features"]
+
+
+def test_a_failed_slurm_job_withdraws_the_jobs_chained_to_it(tmp_path):
+    protocol, runs = tiny_runs(tmp_path)
+    executor = FakeSlurmExecutor(failing={"ssl"})
+    launcher = launch.SubmititLauncher(
+        launch.ExperimentCall(protocol, tmp_path, None, False), executor
+    )
+    failures = launch.launch_runs(runs, launcher)
+    assert executor.jobs["enc"].cancelled and not executor.jobs["features"].cancelled
+    assert failures[0] == "ssl: RuntimeError: out of memory; see slurm/100_0_log.err"
+    assert failures[1] == "enc: withdrawn, as a run it uses failed"
+
+
+def test_bad_launch_options_are_one_line(tmp_path, capsys, monkeypatch):
+    protocol = write_protocol(tmp_path / "tiny.yaml", TINY)
+    assert main(["experiment", str(protocol), "--jobs", "0"]) == 1
+    assert capsys.readouterr().err.strip() == "condet: error: --jobs must be at least 1, got 0"
+    monkeypatch.setitem(sys.modules, "submitit", None)  # as if it were not installed
+    assert main(["experiment", str(protocol), "--launcher", "slurm"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "condet: error: --launcher slurm needs submitit: pip install 'condet[cluster]'"
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from condet.commands.outputs import write_config, write_metrics
 from condet.commands.registry import Command
+from condet.errors import CondetError
 
 
 @dataclass
@@ -37,17 +38,65 @@ class ExperimentConfig:
             "metavar": "NAME",
         },
     )
+    jobs: int = field(
+        default=1,
+        metadata={
+            "help": "runs side by side on this machine, each with cores / JOBS threads and its "
+            "log in OUT/logs/ (1: one after the other, in this process)"
+        },
+    )
+    launcher: Literal["local", "slurm"] = field(
+        default="local",
+        metadata={"help": "local: this machine; slurm: one SLURM job a run (submitit)"},
+    )
+    slurm_partition: str | None = field(
+        default=None, metadata={"help": "SLURM partition (default: the cluster's)"}
+    )
+    slurm_gpus_per_run: int = field(default=1, metadata={"help": "GPUs of a SLURM job"})
+    slurm_cpus_per_run: int = field(default=8, metadata={"help": "CPU cores of a SLURM job"})
+    slurm_time_limit: int = field(
+        default=240, metadata={"help": "minutes a SLURM job may run", "metavar": "MINUTES"}
+    )
 
 
 def run(config: ExperimentConfig) -> int:
     """Run the protocol and print its tables."""
     from condet.experiment import run_experiment
 
-    out = run_experiment(config.protocol, config.out, config.data, config.smoke, config.only)
+    out = run_experiment(
+        config.protocol,
+        config.out,
+        config.data,
+        config.smoke,
+        config.only,
+        launcher=make_launcher(config),
+    )
     write_experiment_outputs(out, config)
     print((out / "results.md").read_text(), end="")
     print(f"tables and report written to {out / 'report.html'}")
     return 0
+
+
+def make_launcher(config: ExperimentConfig) -> Any:
+    """The launcher ``--jobs`` / ``--launcher`` ask for; None runs in this process."""
+    from condet.experiment.launch import ExperimentCall, ProcessLauncher, slurm_launcher
+    from condet.experiment.runner import default_folder
+
+    if config.jobs < 1:
+        raise CondetError(f"--jobs must be at least 1, got {config.jobs}")
+    if config.launcher == "local" and config.jobs == 1:
+        return None
+    out = config.out or default_folder(config.protocol, config.smoke)
+    call = ExperimentCall(config.protocol, out, config.data, config.smoke)
+    if config.launcher == "slurm":
+        return slurm_launcher(
+            call,
+            config.slurm_partition,
+            config.slurm_gpus_per_run,
+            config.slurm_cpus_per_run,
+            config.slurm_time_limit,
+        )
+    return ProcessLauncher(call, config.jobs)
 
 
 def write_experiment_outputs(out: Path, config: Any) -> None:

@@ -18,6 +18,7 @@ from condet.commands import get_command
 from condet.commands.outputs import config_path, metrics_path, read_metrics_json
 from condet.data.synthetic import generate_synthetic
 from condet.errors import CondetError
+from condet.experiment.launch import Launcher, launch_runs
 from condet.experiment.protocol import Run, load_protocol, plan_runs, select_runs
 from condet.experiment.records import (
     read_record,
@@ -45,6 +46,7 @@ def run_experiment(
     data: str | None = None,
     smoke: bool = False,
     only: Sequence[str] | None = None,
+    launcher: Launcher | None = None,
 ) -> Path:
     """Run the commands of protocol ``config`` and write the tables and ``report.html``.
 
@@ -52,10 +54,12 @@ def run_experiment(
     interrupted one continues from its last checkpoint, and any other is run again from the
     start (see :mod:`condet.experiment`). With ``only`` (protocol run names, with or without
     the ``-sN`` seed suffix), just those runs are run; the tables still hold every kept result.
+    With a ``launcher`` (:mod:`condet.experiment.launch`) the runs to do are run side by side,
+    each as ``condet experiment --only RUN``, and this process then writes the tables.
     """
     protocol = load_protocol(config)
     name = protocol.get("name", config.stem)
-    out = out or Path("runs") / (name + ("-smoke" if smoke else ""))
+    out = out or default_folder(config, smoke)
     out.mkdir(parents=True, exist_ok=True)
     resolved_data = data
     synthetic = None
@@ -71,6 +75,10 @@ def run_experiment(
     resolved = protocol | {"data": resolved_data or protocol.get("data"), "smoke": smoke}
     write_text_atomic(out / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
     write_text_atomic(out / "environment.json", json.dumps(environment("experiment"), indent=2))
+    failures: list[str] = []
+    if launcher is not None:
+        failures = launch_runs(_pending_runs(runs, chosen, synthetic, only), launcher)
+        chosen = set()  # what ran is in the records now, which the loop below keeps
     records: dict[str, dict[str, Any]] = {}
     for index, run in enumerate(runs, start=1):
         wanted = wanted_record(run, synthetic, records)
@@ -86,10 +94,7 @@ def run_experiment(
                 print(f"{run.name}: left out of the tables: {reason}", flush=True)
             continue
         else:
-            missing = [needed for needed in run.depends if needed not in records]
-            if missing:
-                hint = " (add it to --only)" if only else ""
-                raise CondetError(f"run {run.name} needs run {missing[0]}, not finished{hint}")
+            _check_dependencies(run, records, only)
             resume = _prepare(run, previous, changes, out)
             write_record(run, wanted | {"finished": False, "argv": run.argv})
             argv = [*run.argv, "--resume"] if resume else run.argv
@@ -123,7 +128,45 @@ def run_experiment(
     timings = {run.name: round(run.seconds, 1) for run in done}
     write_text_atomic(out / "timings.json", json.dumps(timings, indent=2))
     write_report(out, name, protocol.get("description", ""), done, rows, resolved, findings)
+    if failures:
+        raise CondetError(f"{len(failures)} run(s) did not finish: " + "; ".join(failures))
     return out
+
+
+def _check_dependencies(run: Run, available: Any, only: Sequence[str] | None) -> None:
+    """Stop unless every run ``run`` uses is in ``available`` (finished, or to be run first)."""
+    missing = [needed for needed in run.depends if needed not in available]
+    if missing:
+        hint = " (add it to --only)" if only else ""
+        raise CondetError(f"run {run.name} needs run {missing[0]}, not finished{hint}")
+
+
+def _pending_runs(
+    runs: list[Run],
+    chosen: set[str],
+    synthetic: dict[str, Any] | None,
+    only: Sequence[str] | None,
+) -> list[Run]:
+    """The chosen runs that are not kept, in plan order: what the loop of
+    :func:`run_experiment` would run (a run using one that is run again is run again)."""
+    records: dict[str, dict[str, Any]] = {}
+    pending: list[Run] = []
+    for run in runs:
+        previous = read_record(run)
+        wanted = wanted_record(run, synthetic, records)
+        changes = record_changes(previous, wanted) if previous else []
+        if _is_kept(run, previous, changes):
+            records[run.name] = previous
+        elif run.name in chosen:
+            _check_dependencies(run, set(records) | {done.name for done in pending}, only)
+            pending.append(run)
+    return pending
+
+
+def default_folder(config: Path, smoke: bool = False) -> Path:
+    """``runs/NAME`` (``runs/NAME-smoke``): where protocol ``config`` runs without ``--out``."""
+    name = load_protocol(config).get("name", config.stem)
+    return Path("runs") / (name + ("-smoke" if smoke else ""))
 
 
 def _add_finished_meanwhile(
