@@ -34,40 +34,50 @@ class ClassifyConfig(TrainingOptions):
     rankings: Path | None = field(
         default=None, metadata={"help": "rankings YAML (ranked), groups YAML (rince)"}
     )
-    r: int = field(default=3, metadata={"help": "ranks of the ranked loss"})
+    r: int = field(default=3, metadata={"help": "ranks of the ranked loss", "minimum": 1})
     temperatures: list[float] = field(
         default_factory=lambda: [0.1, 0.2, 0.3],
-        metadata={"help": "one temperature per rank (the first is SupCon's)"},
+        metadata={"help": "one temperature per rank (the first is SupCon's)", "above": 0},
     )
     mode: Literal["in", "out"] = field(default="out", metadata={"help": "ranked / RINCE mode"})
-    crop_size: int = field(default=64, metadata={"help": "side of the square crops"})
-    context: float = field(default=0.0, metadata={"help": "margin around boxes, per box side"})
+    crop_size: int = field(default=64, metadata={"help": "side of the square crops", "minimum": 1})
+    context: float = field(
+        default=0.0, metadata={"help": "margin around boxes, per box side", "minimum": 0}
+    )
     backbone: str = field(default="resnet18", metadata={"help": "encoder backbone"})
     weights: str = field(default="random", metadata={"help": "initial backbone weights"})
     small_input_stem: bool = field(
         default=True,
         metadata={"help": "CIFAR-style stem (3x3 conv, no max-pool) for small crops (ResNet)"},
     )
-    projection_dim: int = field(default=128, metadata={"help": "embedding width"})
+    projection_dim: int = field(default=128, metadata={"help": "embedding width", "minimum": 1})
     queue: int = field(
         default=0,
-        metadata={"help": "past embeddings kept as extra positives / negatives (0: none)"},
+        metadata={
+            "help": "past embeddings kept as extra positives / negatives (0: none)",
+            "minimum": 0,
+        },
     )
-    batch_size: int = field(default=128, metadata={"help": "crops per device and step"})
-    epochs: int = field(default=30, metadata={"help": "passes over the crops"})
+    batch_size: int = field(
+        default=128, metadata={"help": "crops per device and step", "minimum": 1}
+    )
+    epochs: int = field(default=30, metadata={"help": "passes over the crops", "minimum": 1})
     optimizer: Literal["sgd", "adamw"] = field(
         default="sgd",
         metadata={"help": "SGD (the report's, lr ~0.1) or AdamW (lr ~0.002; fewer steps)"},
     )
-    lr: float = field(default=0.1, metadata={"help": "learning rate per 256 crops"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay"})
+    lr: float = field(default=0.1, metadata={"help": "learning rate per 256 crops", "above": 0})
+    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay", "minimum": 0})
     warmup_epochs: float = field(
         default=1.0,
         metadata={
-            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run"
+            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run",
+            "minimum": 0,
         },
     )
-    min_scale: float = field(default=0.5, metadata={"help": "smallest random crop (area)"})
+    min_scale: float = field(
+        default=0.5, metadata={"help": "smallest random crop (area)", "above": 0, "maximum": 1}
+    )
     normalization: Literal["dataset", "imagenet"] = field(
         default="dataset",
         metadata={"help": "normalise as the training crops, or as the backbone's ImageNet weights"},

@@ -28,30 +28,40 @@ class PretrainConfig(TrainingOptions):
     weights: str = field(
         default="random", metadata={"help": "initial weights: random, imagenet or a file"}
     )
-    image_size: int = field(default=64, metadata={"help": "side of the training views"})
-    batch_size: int = field(default=128, metadata={"help": "images per device and step"})
-    epochs: int = field(default=10, metadata={"help": "passes over the data"})
+    image_size: int = field(
+        default=64, metadata={"help": "side of the training views", "minimum": 1}
+    )
+    batch_size: int = field(
+        default=128, metadata={"help": "images per device and step", "minimum": 1}
+    )
+    epochs: int = field(default=10, metadata={"help": "passes over the data", "minimum": 1})
     optimizer: Literal["sgd", "lars"] = field(default="sgd", metadata={"help": "optimizer"})
     lr: float = field(
-        default=0.06, metadata={"help": "learning rate per 256 images of global batch"}
+        default=0.06, metadata={"help": "learning rate per 256 images of global batch", "above": 0}
     )
     backbone_lr_scale: float | None = field(
         default=None,
         metadata={
             "help": "backbone learning rate as a fraction of --lr (default: 1 from random "
-            "weights, 0.1 from pretrained ones, which the new head must not wash out)"
+            "weights, 0.1 from pretrained ones, which the new head must not wash out)",
+            "minimum": 0,
         },
     )
-    weight_decay: float = field(default=5e-4, metadata={"help": "weight decay (not on norms)"})
+    weight_decay: float = field(
+        default=5e-4, metadata={"help": "weight decay (not on norms)", "minimum": 0}
+    )
     warmup_epochs: float = field(
         default=1.0,
         metadata={
-            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run"
+            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run",
+            "minimum": 0,
         },
     )
-    temperature: float = field(default=0.5, metadata={"help": "NT-Xent temperature"})
-    projection_dim: int = field(default=128, metadata={"help": "embedding width"})
-    hidden_dim: int = field(default=2048, metadata={"help": "projection head hidden width"})
+    temperature: float = field(default=0.5, metadata={"help": "NT-Xent temperature", "above": 0})
+    projection_dim: int = field(default=128, metadata={"help": "embedding width", "minimum": 1})
+    hidden_dim: int = field(
+        default=2048, metadata={"help": "projection head hidden width", "minimum": 1}
+    )
     channels_last: bool = field(
         default=True, metadata={"help": "channels_last memory format (faster convolutions)"}
     )
