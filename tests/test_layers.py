@@ -16,7 +16,17 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "condet"
 
 # Lowest first. A module may import from its own layer and any layer before it.
 LAYERS: list[set[str]] = [
-    {"errors", "io", "yaml_problems", "devices", "options", "result_cells", "runtime", "runs"},
+    {
+        "errors",
+        "io",
+        "yaml_problems",
+        "devices",
+        "options",
+        "result_cells",
+        "runtime",
+        "runs",
+        "checkpoints",
+    },
     {"data"},
     {"models", "losses"},
     {"evaluation", "inference"},

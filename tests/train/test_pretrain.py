@@ -113,6 +113,29 @@ def test_resume_continues_exactly(synthetic_root, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("keep", [0.5, 0])
+def test_resume_from_a_cut_checkpoint_continues_exactly_from_the_one_before(
+    synthetic_root, tmp_path, capsys, keep
+):
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    assert main(pretrain_args(synthetic_root, straight, "--epochs", "2", "--max-steps", "4")) == 0
+    argv = pretrain_args(synthetic_root, cut, "--epochs", "2", "--max-steps", "3")
+    assert main([*argv, "--checkpoint-every", "1"]) == 0
+    last = cut / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: int(last.stat().st_size * keep)])
+    events = set((cut / "logs").glob("events.out.tfevents.*"))
+    capsys.readouterr()
+    assert main(["pretrain", "--out", str(cut), "--resume", "--max-steps", "4"]) == 0
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "resuming" in line]
+    assert warning.startswith(f"condet: {last} does not load (")
+    assert warning.endswith("last.prev.ckpt (step 2) instead")
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    assert len(set((cut / "logs").glob("events.out.tfevents.*")) - events) == 1
+    expected, resumed = weights(straight), weights(cut)
+    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+
+
+@pytest.mark.slow
 def test_views_made_in_workers_equal_views_made_in_the_step(synthetic_root, tmp_path):
     for workers in ("0", "1"):
         run = tmp_path / f"workers{workers}"
@@ -127,7 +150,7 @@ def test_resume_without_a_run_and_a_second_run_in_the_same_folder(synthetic_root
     assert "nothing to resume" in capsys.readouterr().err
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    torch.save({"global_step": 1}, run / "checkpoints" / "last.ckpt")
     assert main(pretrain_args(synthetic_root, run)) == 1
     assert "already holds a run; pass --resume" in capsys.readouterr().err
 

@@ -45,18 +45,21 @@ class Command:
         return any(field.name == "resume" for field in dataclasses.fields(self.config))
 
     def build_config(self, values: dict[str, Any]) -> Any:
-        """The config ``values`` set (keys with dashes or underscores); a resumed run starts
-        from the config it was started with (``RUN/config.yaml``)."""
+        """The config ``values`` set (keys with dashes or underscores); a resumed or restarted
+        run starts from the config it was started with (``RUN/config.yaml``)."""
         values = {str(key).replace("-", "_"): value for key, value in values.items()}
-        if self.resumable and values.get("resume"):
+        if self.resumable and (values.get("resume") or values.get("restart")):
             values = resumed_config_values(self.config, values) | values
         return build_config(self.config, values)
 
 
 def resumed_config_values(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
-    """The saved config of the run in ``values["out"]`` (or the default run folder)."""
+    """The saved config of the run in ``values["out"]`` (or the default run folder), but for
+    whether to resume or restart it, which is the new command line's to say."""
     # Imported here: it brings Lightning, which building the parser must not load.
     from condet.runs import resume_config_values
 
     default = next(f.default for f in dataclasses.fields(config_class) if f.name == "out")
-    return resume_config_values(Path(values.get("out") or default))
+    action = "resume" if values.get("resume") else "restart"
+    saved = resume_config_values(Path(values.get("out") or default), action)
+    return {key: value for key, value in saved.items() if key not in ("resume", "restart")}

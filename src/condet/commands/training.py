@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from condet.options import SEED_RANGE
+
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "64-true"]
 
 
@@ -15,22 +17,37 @@ class TrainingOptions:
     :mod:`condet.options`)."""
 
     out: Path = field(default=Path("runs/run"), metadata={"help": "run folder"})
-    seed: int = field(default=0, metadata={"help": "seed of data order, augmentation, init"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of data order, augmentation, init", **SEED_RANGE}
+    )
     resume: bool = field(default=False, metadata={"help": "continue the run in --out"})
+    restart: bool = field(
+        default=False,
+        metadata={
+            "help": "train the run in --out again from the start, with the options it was "
+            "started with (its checkpoints and logs are deleted)",
+            "changes_results": False,
+        },
+    )
     max_steps: int = field(
         default=-1,
-        metadata={"help": "stop after this many optimizer steps (-1: train all epochs)"},
+        metadata={
+            "help": "stop after this many optimizer steps (-1: train all epochs)",
+            "minimum": 1,
+            "special": (-1,),
+        },
     )
     checkpoint_every: int = field(
         default=100,
         metadata={
             "help": "save RUN/checkpoints/last.ckpt every N steps",
             "changes_results": False,
+            "minimum": 1,
         },
     )
     accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
     devices: str = field(default="1", metadata={"help": "devices per node (a number or auto)"})
-    num_nodes: int = field(default=1, metadata={"help": "machines"})
+    num_nodes: int = field(default=1, metadata={"help": "machines", "minimum": 1})
     strategy: str = field(default="auto", metadata={"help": "auto, ddp, ddp_spawn, ..."})
     precision: Precision = field(
         default="32-true", metadata={"help": "numeric precision (bf16-mixed on recent GPUs)"}
@@ -43,6 +60,7 @@ class TrainingOptions:
         metadata={
             "help": "data-loading worker processes (on a CPU they also make the views)",
             "changes_results": False,
+            "minimum": 0,
         },
     )
     progress: bool = field(

@@ -23,6 +23,7 @@ import torch
 from lightning.pytorch.accelerators import CPUAccelerator
 from torch.utils.data import Dataset
 
+from condet.checkpoints import last_checkpoint
 from condet.train.common import (
     ResumableLoader,
     StepBatches,
@@ -90,6 +91,6 @@ def fit(
     module = make_module(len(sampler))
     if views_on_device is not None:
         module.views_on_device = views_on_device
-    checkpoint = run / "checkpoints" / "last.ckpt"
+    checkpoint = last_checkpoint(run)
     trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
     return trainer, module
