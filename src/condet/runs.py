@@ -102,6 +102,29 @@ def resume_config_values(out: Path, action: str = "resume") -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def run_kind(folder: Path) -> str | None:
+    """The command that made the run in ``folder`` (``environment.json``), or None when it
+    holds no condet run."""
+    try:
+        command = json.loads((folder / "environment.json").read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return command if isinstance(command, str) else None
+
+
+def missing_model(looked: Path, model: str, maker: str, option: str) -> str:
+    """Why there is no ``model`` (detector, encoder) where ``option`` points (``looked``: the
+    folder, or the file looked for): its folder holds another command's run, or none. The
+    message ends with what ``option`` needs: a run folder of command ``maker``."""
+    folder = looked if looked.is_dir() else looked.parent
+    kind = run_kind(folder)
+    if kind is not None and kind != maker:
+        found = f"{folder} is a {kind} run, not a {maker} run"
+    else:
+        found = f"no {model} at {looked}"
+    return f"{found}; {option} needs a {maker} run folder"
+
+
 def read_metrics(run: Path) -> list[dict[str, str]]:
     """Every row of the run's CSV logs, the parts before each resume first."""
     import csv

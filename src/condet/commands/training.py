@@ -25,8 +25,7 @@ class TrainingOptions:
         default=False,
         metadata={
             "help": "train the run in --out again from the start, with the options it was "
-            "started with (its checkpoints and logs are deleted)",
-            "changes_results": False,
+            "started with (its checkpoints and logs are deleted)"
         },
     )
     max_steps: int = field(
