@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -553,3 +554,35 @@ def test_tables_hold_a_run_another_process_finished_meanwhile(tiny_straight, tmp
     rows = json.loads((out / "results.json").read_text())
     assert [row["run"] for row in rows] == ["ssl", "enc", "features"]
     assert rows == json.loads((straight / "results.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("files", "resumes"),
+    [
+        ({"last.ckpt": 3}, True),
+        ({"last.ckpt": None, "last.prev.ckpt": 2}, True),
+        ({"last.ckpt": None}, False),
+    ],
+)
+def test_an_interrupted_run_continues_only_from_a_checkpoint_that_loads(
+    tmp_path, capsys, files, resumes
+):
+    """A cut last.ckpt (None here) stopped the experiment at that run, every time (issue 32)."""
+    (run,) = plan_runs({"runs": [{"name": "ssl", "command": "pretrain"}]}, tmp_path, data="/d")
+    (run.folder / "checkpoints").mkdir(parents=True)
+    for name, step in files.items():
+        path = run.folder / "checkpoints" / name
+        if step is None:
+            path.write_bytes(b"")
+        else:
+            torch.save({"global_step": step}, path)
+    assert runner._prepare(run, {"finished": False}, [], tmp_path) is resumes
+    said = capsys.readouterr().out
+    if resumes:
+        assert said == "ssl: interrupted earlier; continuing from its last checkpoint\n"
+    else:
+        assert said == (
+            "ssl: interrupted before it saved a checkpoint that loads; running it again from "
+            "the start\n"
+        )
+        assert not run.folder.exists()

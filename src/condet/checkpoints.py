@@ -1,11 +1,11 @@
 """A training run's checkpoints: the last one, the one before it, and which to resume from.
 
-``RUN/checkpoints/last.ckpt`` is written atomically, and the checkpoint it replaces is kept as
-``last.prev.ckpt`` (a rename, no copy). Atomic writing covers a killed process, not a machine
-that crashes or loses power before the file's data reaches the disk, a copy of the folder cut
-short, or a full disk on a network file system: any of them can leave a ``last.ckpt`` that does
-not load. :func:`resume_checkpoint` checks the file before anything of the run is touched and
-falls back to the previous checkpoint, or stops with one line saying how to start again.
+``RUN/checkpoints/last.ckpt`` is written atomically and synced (:func:`condet.io.atomic_path`),
+and while the run trains, the checkpoint it replaces is kept as ``last.prev.ckpt`` (a rename, no
+copy; deleted when training ends). That covers a killed process and a crashed machine; a copy of
+the folder cut short, a failing disk or a hand-edited file can still leave a ``last.ckpt`` that
+does not load. :func:`resume_checkpoint` checks the file before anything of the run is touched
+and falls back to the previous checkpoint, or stops with one line saying how to start again.
 """
 
 from __future__ import annotations
