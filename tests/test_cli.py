@@ -76,6 +76,7 @@ def test_data_synth_writes_a_clean_data_set(tmp_path, capsys):
         (["detect-train", "--smallest-stride", "5"], "argument --smallest-stride: invalid choice"),
         (["pretrain", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
         (["nosuch"], "argument command: invalid choice: 'nosuch'"),
+        (["pretrain", "--bogus", "1"], "unrecognized arguments: --bogus 1; see condet pretrain"),
     ],
 )
 def test_a_command_line_the_parser_refuses_is_one_line_and_exit_one(capsys, argv, message):

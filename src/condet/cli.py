@@ -83,7 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:
+            # argparse would name the top parser's help, not the command's, which lists them
+            raise UsageError(
+                f"unrecognized arguments: {' '.join(unknown)}; see condet "
+                f"{args.command_record.name} --help"
+            )
     except UsageError as error:
         print(f"condet: error: {_one_line(error)}", file=sys.stderr)
         return 1
