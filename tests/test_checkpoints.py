@@ -4,6 +4,7 @@ falling back to the previous checkpoint or stopping with one line (issue 32)."""
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import torch
@@ -45,6 +46,26 @@ def test_the_checkpoint_io_keeps_the_one_it_replaces(tmp_path):
     io.save_checkpoint({"global_step": 2}, path)
     assert checkpoint_step(path) == 2 and checkpoint_step(path.parent / PREVIOUS) == 1
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt", PREVIOUS]
+    io.save_checkpoint({"global_step": 3}, path)
+    assert checkpoint_step(path) == 3 and checkpoint_step(path.parent / PREVIOUS) == 2
+
+
+def test_last_ckpt_is_never_missing_while_a_new_one_is_written(tmp_path, monkeypatch):
+    """A process killed between keeping the previous checkpoint and writing the new one must
+    still leave a last.ckpt: tools and the kill tests read it."""
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"global_step": 1}, path)
+    seen = []
+    replace = os.replace
+
+    def watching_replace(source, target):
+        seen.append(path.is_file())
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", watching_replace)
+    io.save_checkpoint({"global_step": 2}, path)
+    assert seen and all(seen)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +98,7 @@ def test_resuming_falls_back_to_the_previous_checkpoint(tmp_path, caplog, keep):
     assert message.endswith(f"resuming from {last.with_name(PREVIOUS)} (step 2) instead")
 
 
-def test_a_process_killed_between_the_two_renames_resumes_from_the_previous(tmp_path, caplog):
+def test_a_run_whose_last_checkpoint_is_gone_resumes_from_the_previous(tmp_path, caplog):
     last = last_checkpoint(tmp_path)
     save(last.with_name(PREVIOUS), 2)
     with caplog.at_level(logging.WARNING, logger="condet"):

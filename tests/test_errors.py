@@ -274,7 +274,7 @@ OUT_OF_RANGE = [
         "--trainable-stages must be between 0 and 5, got 6",
     ),
     (["classify-train", "--r", "0"], "--r must be at least 1, got 0"),
-    (["pretrain", "--max-steps", "0"], "--max-steps must be at least 1 or -1, got 0"),
+    (["pretrain", "--max-steps", "-2"], "--max-steps must be at least 0 or -1, got -2"),
     (["pretrain", "--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
     (["explain", "data", "--images", "0"], "--images must be at least 1, got 0"),
     (["data", "synth", "out", "--size", "0"], "--size must be at least 4, got 0"),

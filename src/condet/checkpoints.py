@@ -44,11 +44,19 @@ def checkpoint_files(run: Path) -> list[Path]:
 def keep_previous(path: Path) -> None:
     """Keep the checkpoint at ``path`` as the previous one, before a new one replaces it.
 
-    A process killed between this and the new file's rename leaves only ``last.prev.ckpt``,
-    which :func:`resume_checkpoint` resumes from.
+    A hard link, renamed into place: ``last.ckpt`` is never missing, not even to a process
+    killed in between, and nothing is copied. On a file system without hard links no previous
+    checkpoint is kept.
     """
-    if path.is_file():
-        os.replace(path, previous_checkpoint(path))
+    if not path.is_file():
+        return
+    link = path.with_name(f".{PREVIOUS}.tmp")  # a stale one is removed with the run's others
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:
+        return
+    os.replace(link, previous_checkpoint(path))
 
 
 class BrokenCheckpoint(CondetError):
@@ -98,9 +106,9 @@ def newest_loadable(run: Path) -> tuple[Path | None, int, list[BrokenCheckpoint]
 def resume_checkpoint(run: Path) -> Path:
     """``RUN/checkpoints/last.ckpt``, made sure to load before the run resumes from it.
 
-    When it does not load (or a process was killed between keeping the previous checkpoint and
-    writing the new one), the previous checkpoint takes its place, with a warning naming both;
-    the file that does not load is deleted, as the next checkpoint would replace it anyway.
+    When it does not load (or is gone), the previous checkpoint takes its place, with a warning
+    naming both; the file that does not load is deleted, as the next checkpoint would replace
+    it anyway.
 
     Raises:
         CondetError: there is no checkpoint, or none loads: one line naming the files and how to

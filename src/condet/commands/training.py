@@ -31,8 +31,9 @@ class TrainingOptions:
     max_steps: int = field(
         default=-1,
         metadata={
-            "help": "stop after this many optimizer steps (-1: train all epochs)",
-            "minimum": 1,
+            "help": "stop after this many optimizer steps (-1: train all epochs; 0: write the "
+            "starting weights untrained, to compare a run's update with)",
+            "minimum": 0,
             "special": (-1,),
         },
     )
