@@ -59,7 +59,30 @@ def test_data_synth_writes_a_clean_data_set(tmp_path, capsys):
     assert "no problems found" in output and "circle" in output
 
 
-def test_usage_error_exits_with_two(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["data", "synth"])
-    assert exit_info.value.code == 2
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "synth"], "the following arguments are required: out; see condet data synth"),
+        (
+            ["pretrain", "--precision", "bf99"],
+            "argument --precision: invalid choice: 'bf99' (choose from '32-true', '16-mixed', "
+            "'bf16-mixed', '64-true'); see condet pretrain --help",
+        ),
+        (
+            ["export", "--checkpoint", "run", "--format", "tflite"],
+            "argument --format: invalid choice: 'tflite' (choose from 'onnx', 'torchscript'); "
+            "see condet export --help",
+        ),
+        (["detect-train", "--smallest-stride", "5"], "argument --smallest-stride: invalid choice"),
+        (["pretrain", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
+        (["nosuch"], "argument command: invalid choice: 'nosuch'"),
+        (["pretrain", "--bogus", "1"], "unrecognized arguments: --bogus 1; see condet pretrain"),
+    ],
+)
+def test_a_command_line_the_parser_refuses_is_one_line_and_exit_one(capsys, argv, message):
+    """As every other bad input, not argparse's usage (up to 25 lines) and exit code 2."""
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith(f"condet: error: {message}"), line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import pickle
 import re
 import warnings
@@ -246,3 +247,134 @@ def test_sync_batchnorm_on_a_cpu_is_one_line(cats_and_dogs, tmp_path, capsys):
     argv = classify_argv(cats_and_dogs, tmp_path / "run", "--accelerator", "cpu")
     assert main([*argv, "--sync-batchnorm", "--max-steps", "1"]) == 1
     assert one_error_line(capsys).startswith("--sync-batchnorm needs GPUs")
+
+
+# Bad input, second sweep (issue 32): each of these exited 0 with a meaningless result, or
+# failed with a message that misled. Each is now one line naming the option and the value.
+OUT_OF_RANGE = [
+    (["pretrain", "--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["detect-train", "--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["evaluate-features", "--k", "0"], "--k must be at least 1, got 0"),
+    (["pretrain", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["pretrain", "--lr", "-1"], "--lr must be above 0, got -1"),
+    (["detect-train", "--lr", "nan"], "--lr must be above 0, got nan"),
+    (["pretrain", "--temperature", "0"], "--temperature must be above 0, got 0"),
+    (["classify-train", "--temperatures", "0.1", "0"], "--temperatures must be above 0, got 0"),
+    (["evaluate-features", "--knn-temperature", "0"], "--knn-temperature must be above 0, got 0"),
+    (
+        ["pipeline", "--detector", "d", "--encoder", "e", "--data", "x", "--threshold", "5"],
+        "--threshold must be between -1 and 1, got 5",
+    ),
+    (
+        ["pipeline", "--detector", "d", "--encoder", "e", "--data", "x", "--score-threshold", "2"],
+        "--score-threshold must be between 0 and 1, got 2",
+    ),
+    (
+        ["detect-train", "--label-fraction", "0"],
+        "--label-fraction must be above 0 and at most 1, got 0",
+    ),
+    (
+        ["detect-train", "--trainable-stages", "6"],
+        "--trainable-stages must be between 0 and 5, got 6",
+    ),
+    (["classify-train", "--r", "0"], "--r must be at least 1, got 0"),
+    (["pretrain", "--max-steps", "-2"], "--max-steps must be at least 0 or -1, got -2"),
+    (["pretrain", "--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
+    (["explain", "data", "--images", "0"], "--images must be at least 1, got 0"),
+    (["data", "synth", "out", "--size", "0"], "--size must be at least 4, got 0"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), OUT_OF_RANGE, ids=lambda x: " ".join(x)[:40])
+def test_an_option_out_of_its_range_is_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but not into the checkout either
+    assert main(argv) == 1
+    assert one_error_line(capsys) == message
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_range_in_a_config_file_is_checked_as_the_flag(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("batch_size: 0\n")
+    assert main(["pretrain", "--config", str(config), "--out", str(tmp_path / "run")]) == 1
+    assert one_error_line(capsys) == "--batch-size must be at least 1, got 0"
+    assert not (tmp_path / "run").exists()
+
+
+def test_explain_into_an_existing_folder_is_one_line(cats_and_dogs, tmp_path, capsys):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    argv = ["explain", str(cats_and_dogs), "--model", "a=random", "--out", str(folder)]
+    assert main(argv) == 1
+    assert one_error_line(capsys) == (
+        f"--out {folder} is a folder; condet explain writes one file: name it "
+        f"(e.g. {folder / 'explain.png'})"
+    )
+    assert list(tmp_path.glob("pictures*")) == [folder] and not list(folder.iterdir())
+
+
+@pytest.mark.parametrize("command", ["pretrain", "evaluate-features", "pipeline"])
+def test_an_out_that_is_a_file_is_one_line(tmp_path, capsys, command):
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    extra = ["--detector", "d", "--encoder", "e", "--data", "x"] if command == "pipeline" else []
+    assert main([command, *extra, "--out", str(out)]) == 1
+    assert (
+        one_error_line(capsys) == f"--out {out} is a file; condet {command} writes a folder there"
+    )
+    assert out.read_text() == "mine"
+
+
+def fake_run(folder: Path, command: str) -> Path:
+    """A run folder as ``command`` leaves it, as far as telling its kind goes."""
+    folder.mkdir(parents=True)
+    (folder / "environment.json").write_text(json.dumps({"command": command}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["explain", "{data}", "--kind", "detector", "--model", "a={encoder}"],
+            "{encoder} is a classify-train run, not a detect-train run; --model a=... (--kind "
+            "detector) needs a detect-train run folder",
+        ),
+        (
+            ["explain", "{data}", "--kind", "encoder", "--model", "a={detector}"],
+            "{detector} is a detect-train run, not a classify-train run; --model a=... (--kind "
+            "encoder) needs a classify-train run folder",
+        ),
+        (
+            ["pipeline", "--detector", "{encoder}", "--encoder", "{encoder}", "--data", "{data}"],
+            "{encoder} is a classify-train run, not a detect-train run; --detector needs a "
+            "detect-train run folder",
+        ),
+        (
+            ["predict", "{data}", "--checkpoint", "{encoder}"],
+            "{encoder} is a classify-train run, not a detect-train run; --checkpoint needs a "
+            "detect-train run folder",
+        ),
+    ],
+)
+def test_the_wrong_kind_of_run_names_the_option_given(
+    cats_and_dogs, tmp_path, capsys, argv, message
+):
+    """No mention of a --checkpoint option the command does not have (issue 32)."""
+    runs = {
+        "data": cats_and_dogs,
+        "encoder": fake_run(tmp_path / "encoder", "classify-train"),
+        "detector": fake_run(tmp_path / "detector", "detect-train"),
+    }
+    out = tmp_path / ("out.png" if argv[0] == "explain" else "out")
+    assert main([*(part.format(**runs) for part in argv), "--out", str(out)]) == 1
+    assert one_error_line(capsys) == message.format(**runs)
+
+
+def test_ood_withholding_every_class_says_so(cats_and_dogs, tmp_path, capsys):
+    argv = classify_argv(cats_and_dogs, tmp_path / "run", "--withhold", "cat", "dog")
+    assert main(["ood", *argv[1:]]) == 1
+    assert one_error_line(capsys) == (
+        f"--withhold names every class of {cats_and_dogs} (cat, dog); leave at least one class "
+        "to train on"
+    )

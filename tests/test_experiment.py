@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -113,6 +114,44 @@ def test_protocol_errors(tmp_path, change, message):
     protocol = {"runs": [{"name": "x", "command": "pretrain"} | change]}
     with pytest.raises(CondetError, match=message):
         plan_runs(protocol, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lr": "fast"}, "run enc-s3: option lr must be float, got 'fast'"),
+        ({"lr": -1}, "run enc-s3: --lr must be above 0, got -1"),
+        ({"batch-size": 0}, "run enc-s3: --batch-size must be at least 1, got 0"),
+        ({"loss": "magic"}, "run enc-s3: option loss must be one of supcon, rince, ranked, ce"),
+        ({"bogus": 1}, "run enc-s3: condet ood has no option --bogus"),
+    ],
+)
+def test_every_run_is_checked_when_the_protocol_is_planned(tmp_path, options, message):
+    """Types and ranges of every run, before any runs: a wrong value in a later run was found
+    only when that run started, after the earlier ones trained (issue 32)."""
+    protocol = copy.deepcopy(PROTOCOL)
+    protocol["runs"][1]["options"] |= options  # enc, run for seeds 3 and 4
+    with pytest.raises(CondetError) as error:
+        plan_runs(protocol, tmp_path, data="/d")
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("seeds", [["zero"], [1.5], "0, 1", []])
+def test_seeds_must_be_a_list_of_whole_numbers(tmp_path, seeds):
+    with pytest.raises(CondetError, match="the protocol's seeds must be a list of whole numbers"):
+        plan_runs(PROTOCOL | {"seeds": seeds}, tmp_path, data="/d")
+
+
+def test_a_run_left_out_by_only_is_checked_before_anything_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    tiny = copy.deepcopy(TINY) | {"synthetic": {"images": 10}}
+    tiny["runs"][1]["options"]["lr"] = "fast"
+    protocol = write_protocol(tmp_path / "tiny.yaml", tiny)
+    out = tmp_path / "out"
+    assert main(["experiment", str(protocol), "--out", str(out), "--only", "ssl"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == "condet: error: run enc: option lr must be float, got 'fast'"
+    assert not (out / "ssl").exists()
 
 
 def test_protocol_file_needs_named_runs(tmp_path):
@@ -634,3 +673,35 @@ def test_bad_launch_options_are_one_line(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err.strip() == (
         "condet: error: --launcher slurm needs submitit: pip install 'condet[cluster]'"
     )
+
+
+@pytest.mark.parametrize(
+    ("files", "resumes"),
+    [
+        ({"last.ckpt": 3}, True),
+        ({"last.ckpt": None, "last.prev.ckpt": 2}, True),
+        ({"last.ckpt": None}, False),
+    ],
+)
+def test_an_interrupted_run_continues_only_from_a_checkpoint_that_loads(
+    tmp_path, capsys, files, resumes
+):
+    """A cut last.ckpt (None here) stopped the experiment at that run, every time (issue 32)."""
+    (run,) = plan_runs({"runs": [{"name": "ssl", "command": "pretrain"}]}, tmp_path, data="/d")
+    (run.folder / "checkpoints").mkdir(parents=True)
+    for name, step in files.items():
+        path = run.folder / "checkpoints" / name
+        if step is None:
+            path.write_bytes(b"")
+        else:
+            torch.save({"global_step": step}, path)
+    assert runner._prepare(run, {"finished": False}, [], tmp_path) is resumes
+    said = capsys.readouterr().out
+    if resumes:
+        assert said == "ssl: interrupted earlier; continuing from its last checkpoint\n"
+    else:
+        assert said == (
+            "ssl: interrupted before it saved a checkpoint that loads; running it again from "
+            "the start\n"
+        )
+        assert not run.folder.exists()

@@ -80,3 +80,29 @@ def test_permissions_follow_the_umask_as_open_would(tmp_path, umask):
     mode = stat.S_IMODE(atomic.stat().st_mode)
     assert mode == 0o666 & ~umask == stat.S_IMODE(plain.stat().st_mode)
     assert stat.S_IMODE(replaced.stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names descriptors by /proc")
+def test_the_data_is_synced_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
+    """A machine that crashes right after the rename must not find an empty file there, so
+    the new file's data reaches the disk first (issue 32: a cut last.ckpt)."""
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def recording_fsync(descriptor):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}")))
+        fsync(descriptor)
+
+    def recording_replace(source, target):
+        events.append(("replace", str(source)))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    with atomic_path(tmp_path / "last.ckpt") as temporary:
+        temporary.write_bytes(b"checkpoint")
+    assert events == [
+        ("fsync", str(temporary)),
+        ("replace", str(temporary)),
+        ("fsync", str(tmp_path)),
+    ]

@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
         "result_cells",
         "runtime",
         "runs",
+        "checkpoints",
     },
     {"data"},
     {"models", "losses"},

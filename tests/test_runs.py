@@ -37,7 +37,7 @@ def test_prepare_run_folder_refuses_to_overwrite_and_to_resume_nothing(tmp_path)
     with pytest.raises(CondetError, match="nothing to resume"):
         prepare_run_folder(config_for(run, resume=True), config_for(run), "pretrain")
     (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    torch.save({"global_step": 1}, run / "checkpoints" / "last.ckpt")
     with pytest.raises(CondetError, match="already holds a run"):
         prepare_run_folder(config_for(run), config_for(run), "pretrain")
 
@@ -45,7 +45,7 @@ def test_prepare_run_folder_refuses_to_overwrite_and_to_resume_nothing(tmp_path)
 def test_resuming_keeps_the_earlier_metrics_and_drops_stale_temporaries(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    torch.save({"global_step": 1}, run / "checkpoints" / "last.ckpt")
     (run / "checkpoints" / ".last.ckpt.tmp").write_bytes(b"half")
     (run / "logs").mkdir()
     (run / "logs" / "metrics.csv").write_text("step,loss\n0,2.0\n")
@@ -54,6 +54,15 @@ def test_resuming_keeps_the_earlier_metrics_and_drops_stale_temporaries(tmp_path
     assert not list((run / "checkpoints").glob(".*.tmp"))
     assert not (run / "logs" / "metrics.csv").exists()
     assert (run / "logs" / "metrics-part1.csv").read_text() == "step,loss\n0,2.0\n"
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    with pytest.raises(CondetError) as error:
+        prepare_run_folder(config_for(out), config_for(out), "pretrain")
+    assert str(error.value) == f"--out {out} is a file; a run needs a folder there"
+    assert out.read_text() == "mine"
 
 
 def test_write_run_info_records_config_and_environment(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 
 import condet
@@ -18,8 +19,20 @@ from condet.options import add_config_arguments, given_values
 from condet.runtime import tune_cpu_allocator
 
 
+class UsageError(CondetError):
+    """A command line the parser refuses: an unknown flag, a missing argument, a bad choice."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, ending a bad command line as every other bad input ends: one line
+    and exit code 1, where argparse prints the whole usage (tens of lines) and exits with 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UsageError(f"{message}; see {self.prog} --help")
+
+
 def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--debug",
         action="store_true",
@@ -39,7 +52,7 @@ def _common_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command in :data:`condet.commands.COMMANDS`, with its groups."""
     common = _common_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="condet",
         parents=[common],
         description="Contrastive representation learning for object detection.",
@@ -69,7 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:
+            # argparse would name the top parser's help, not the command's, which lists them
+            raise UsageError(
+                f"unrecognized arguments: {' '.join(unknown)}; see condet "
+                f"{args.command_record.name} --help"
+            )
+    except UsageError as error:
+        print(f"condet: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     debug = getattr(args, "debug", False)
     tune_cpu_allocator()
     handler = logging.StreamHandler()

@@ -27,6 +27,7 @@ from condet.errors import CondetError
 from condet.io import atomic_path, write_text_atomic
 from condet.models.detector import detector_from_config
 from condet.models.weights import load_weights
+from condet.runs import missing_model
 
 logger = logging.getLogger("condet")
 
@@ -34,14 +35,19 @@ DETECTOR_FILES = ("detector.safetensors", "detector.pt")
 """What a detect-train run's detector is saved as, newest format first."""
 
 
-def load_detector(source: str | Path) -> tuple[torch.nn.Module, list[str], dict[str, Any]]:
-    """The detector of a run folder (or of its detector file), its class names and config."""
+def load_detector(
+    source: str | Path, option: str = "--checkpoint"
+) -> tuple[torch.nn.Module, list[str], dict[str, Any]]:
+    """The detector of a run folder (or of its detector file), its class names and config.
+
+    ``option`` is how the user named ``source``, for the message when it holds no detector.
+    """
     path = Path(source)
     if path.is_dir():
         found = (path / name for name in DETECTOR_FILES if (path / name).is_file())
         path = next(found, path / DETECTOR_FILES[0])
     if not path.is_file():
-        raise CondetError(f"no detector at {path}; point --checkpoint at a detect-train run folder")
+        raise CondetError(missing_model(path, "detector", "detect-train", option))
     try:
         state_dict, saved = load_weights(path)
         config, classes = saved["config"], saved["classes"]

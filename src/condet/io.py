@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -14,7 +14,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces ``path`` when the block succeeds.
 
     Readers see either the old file or the complete new one, never a partial write; on an
-    error the temporary file is removed and ``path`` is untouched.
+    error the temporary file is removed and ``path`` is untouched. The data reaches the disk
+    before the rename does, so a machine that crashes or loses power does not leave an empty or
+    cut ``path`` either.
 
     >>> with atomic_path("results.json") as temporary:  # doctest: +SKIP
     ...     temporary.write_text("{}")
@@ -28,9 +30,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield temporary
         # mkstemp makes the file private (0600); give it the permissions open() would
         os.chmod(temporary, 0o666 & ~_umask())
+        _sync(temporary)
         os.replace(temporary, path)
+        _sync(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _sync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk.
+
+    Without it the file system may write a rename before the data it points to (ext4 and XFS
+    may), and a crash between the two leaves the new name on an empty or partial file.
+    """
+    # Some systems cannot open a folder (Windows) or sync it (some network file systems);
+    # there the rename is still atomic, which is what a killed process needs.
+    with suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _umask() -> int:

@@ -7,12 +7,16 @@ folder, so a run can always be repeated. Field metadata shapes the flag further:
 ``positional`` (an argument without ``--``; a list takes one or more), ``repeat`` (a list
 flag given once per value, ``--model a --model b``) and ``metavar``; ``changes_results: False``
 marks an option that changes how a run goes but not what it computes (progress bars, worker
-processes, checkpoint frequency), which an experiment may change without running it again. A
-field without a default is a required flag (or a positional argument)::
+processes, checkpoint frequency), which an experiment may change without running it again.
+``minimum`` / ``maximum`` (inclusive) and ``above`` / ``below`` (exclusive) bound a number (each
+item of a list), ``special`` lists values allowed outside the bounds (``-1``: no limit), and
+:func:`build_config` refuses a value out of range, so the command line, a ``--config`` file and
+a protocol run are checked alike. A field without a default is a required flag (or a positional
+argument)::
 
     @dataclass
     class PretrainConfig:
-        epochs: int = field(default=10, metadata={"help": "passes over the data"})
+        epochs: int = field(default=10, metadata={"help": "passes over the data", "minimum": 1})
 
     add_config_arguments(parser, PretrainConfig)
     config = resolve_config(PretrainConfig, parser.parse_args())
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -151,7 +156,63 @@ def build_config(config_class: type[Config], values: dict[str, Any]) -> Config:
     for field in dataclasses.fields(config_class):
         if is_required(field) and field.name not in converted:
             raise ConfigError(f"option {field.name} must be set")
-    return config_class(**converted)
+    config = config_class(**converted)
+    for field in dataclasses.fields(config_class):
+        _check_range(field, getattr(config, field.name))
+    return config
+
+
+SEED_RANGE = {"minimum": 0, "maximum": 2**32 - 1}
+"""The metadata of a seed: what numpy and Lightning's ``seed_everything`` accept (Lightning
+replaces a seed outside it by 0, so two runs asking for different seeds would be the same)."""
+
+RANGE_KEYS = ("minimum", "above", "maximum", "below")
+"""The field metadata that bounds a number, lower bounds first: inclusive ``minimum`` /
+``maximum``, exclusive ``above`` / ``below``."""
+
+
+def value_range(field: dataclasses.Field) -> str | None:
+    """What ``field``'s metadata allows, in words (``at least 1``, ``between 0 and 1``), or None
+    when it sets no bounds."""
+    bounds = {key: field.metadata[key] for key in RANGE_KEYS if key in field.metadata}
+    if not bounds:
+        return None
+    if bounds.keys() == {"minimum", "maximum"}:
+        allowed = f"between {_number(bounds['minimum'])} and {_number(bounds['maximum'])}"
+    else:
+        words = {"minimum": "at least", "maximum": "at most", "above": "above", "below": "below"}
+        allowed = " and ".join(f"{words[key]} {_number(value)}" for key, value in bounds.items())
+    special = field.metadata.get("special", ())
+    return allowed + "".join(f" or {_number(value)}" for value in special)
+
+
+def _check_range(field: dataclasses.Field, value: Any) -> None:
+    """Raise when ``value`` (or an item of it) is outside the bounds of ``field``'s metadata."""
+    allowed = value_range(field)
+    if allowed is None or value is None:
+        return
+    metadata = field.metadata
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if item in metadata.get("special", ()):
+            continue
+        # a NaN compares false to every bound; an infinite number is no setting either
+        inside = (
+            math.isfinite(item)
+            and item >= metadata.get("minimum", item)
+            and item <= metadata.get("maximum", item)
+            and ("above" not in metadata or item > metadata["above"])
+            and ("below" not in metadata or item < metadata["below"])
+        )
+        if not inside:
+            name = field.name if field.metadata.get("positional") else option_flag(field.name)
+            raise ConfigError(f"{name} must be {allowed}, got {_number(item)}")
+
+
+def _number(value: float) -> str:
+    """A number as the user would write it: ``-1`` for ``-1.0``, ``0.001`` as is."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -149,12 +149,12 @@ def run_pipeline(
     ``categories.json`` (``unknown`` has the last id), ``metrics.json`` and ``metrics.md`` to
     ``out``, and ``skipped.txt`` when records of ``data`` were skipped; returns the metrics.
     """
-    detector, _, _ = load_detector(detector_run)
-    encoder, saved = load_encoder(encoder_run)
+    detector, _, _ = load_detector(detector_run, "--detector")
+    encoder, saved = load_encoder(encoder_run, "--encoder")
     classifier = OpenSetClassifier.from_saved(encoder, saved, threshold, source=encoder_run)
     classes = saved["classes"]
     withheld_names = [name for index, name in enumerate(classes) if index not in saved["known"]]
-    read = SkippedRecords()
+    read = SkippedRecords(progress=progress)
     annotations = read.load(data, split, image_root=images, classes=classes)
     skipped = read.report(out)
     if withheld_names:

@@ -5,7 +5,7 @@ A run folder holds everything about one run::
     RUN/config.yaml          the resolved config (flags > --config file > defaults)
     RUN/environment.json     condet / torch / lightning versions, git commit, CPU and devices,
                              command
-    RUN/checkpoints/         last.ckpt of a training command
+    RUN/checkpoints/         last.ckpt of a training command, and last.prev.ckpt before it
     RUN/logs/                metrics.csv (earlier parts of a resumed run: metrics-partN.csv)
                              and TensorBoard events
 """
@@ -13,9 +13,12 @@ A run folder holds everything about one run::
 from __future__ import annotations
 
 import json
+import logging
 import platform
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,7 @@ import torch
 import yaml
 
 import condet
+from condet.checkpoints import checkpoint_files, newest_loadable, resume_checkpoint
 from condet.errors import CondetError
 from condet.io import write_text_atomic
 from condet.options import write_config_yaml
@@ -31,18 +35,40 @@ from condet.options import write_config_yaml
 if TYPE_CHECKING:
     from condet.commands.training import TrainingOptions
 
+logger = logging.getLogger("condet")
+
 
 def prepare_run_folder(options: TrainingOptions, config: Any, command: str) -> Path:
-    """Create (or, resuming, check) the run folder and write the config and environment."""
+    """Create (or, resuming, check) the run folder and write the config and environment.
+
+    Resuming, the checkpoint is checked first (:func:`~condet.checkpoints.resume_checkpoint`),
+    so that a run that cannot continue stops before anything in its folder changes.
+    Restarting (``--restart``), or starting where only checkpoints that do not load are left,
+    deletes the earlier run's checkpoints and logs first.
+    """
     run = options.out
-    checkpoint = run / "checkpoints" / "last.ckpt"
-    if options.resume and not checkpoint.is_file():
-        raise CondetError(f"nothing to resume: {checkpoint} does not exist")
-    if not options.resume and checkpoint.is_file():
+    if run.exists() and not run.is_dir():
+        raise CondetError(f"--out {run} is a file; a run needs a folder there")
+    if options.resume and options.restart:
         raise CondetError(
-            f"{run} already holds a run; pass --resume to continue it or choose another --out"
+            "pass --resume to continue the run or --restart to start it again, not both"
         )
-    write_run_info(run, config, command)
+    if options.resume:
+        resume_checkpoint(run)
+    elif options.restart:
+        clear_run(run)
+    elif checkpoint_files(run):
+        path, _, broken = newest_loadable(run)
+        if path is not None:
+            raise CondetError(
+                f"{run} already holds a run; pass --resume to continue it, --restart to start "
+                "it again, or choose another --out"
+            )
+        # Only a half-written checkpoint, which nothing can continue from: no run to protect.
+        logger.warning("%s; starting the run afresh", broken[0])
+        clear_run(run)
+    # A later --config of this file must not delete the run again.
+    write_run_info(run, replace(config, restart=False), command)
     (run / "checkpoints").mkdir(parents=True, exist_ok=True)
     for stale in (run / "checkpoints").glob(".*.tmp"):
         stale.unlink()  # left by a process killed while writing; the checkpoint itself is whole
@@ -54,18 +80,49 @@ def prepare_run_folder(options: TrainingOptions, config: Any, command: str) -> P
     return run
 
 
+def clear_run(run: Path) -> None:
+    """Delete what training continues from or appends to (checkpoints, logs), so that a run
+    started again in ``run`` starts from nothing; the rest of the folder is written anew."""
+    for folder in ("checkpoints", "logs"):
+        shutil.rmtree(run / folder, ignore_errors=True)
+
+
 def write_run_info(run: Path, config: Any, command: str) -> None:
     """``RUN/config.yaml`` (the resolved config) and ``RUN/environment.json``."""
     write_config_yaml(run / "config.yaml", config)
     write_text_atomic(run / "environment.json", json.dumps(environment(command), indent=2))
 
 
-def resume_config_values(out: Path) -> dict[str, Any]:
-    """The config a run was started with, to continue it without repeating its flags."""
+def resume_config_values(out: Path, action: str = "resume") -> dict[str, Any]:
+    """The config a run was started with, to continue (or ``action``) it without repeating its
+    flags."""
     path = out / "config.yaml"
     if not path.is_file():
-        raise CondetError(f"nothing to resume: {path} does not exist")
+        raise CondetError(f"nothing to {action}: {path} does not exist")
     return yaml.safe_load(path.read_text()) or {}
+
+
+def run_kind(folder: Path) -> str | None:
+    """The command that made the run in ``folder`` (``environment.json``), or None when it
+    holds no condet run."""
+    try:
+        command = json.loads((folder / "environment.json").read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return command if isinstance(command, str) else None
+
+
+def missing_model(looked: Path, model: str, maker: str, option: str) -> str:
+    """Why there is no ``model`` (detector, encoder) where ``option`` points (``looked``: the
+    folder, or the file looked for): its folder holds another command's run, or none. The
+    message ends with what ``option`` needs: a run folder of command ``maker``."""
+    folder = looked if looked.is_dir() else looked.parent
+    kind = run_kind(folder)
+    if kind is not None and kind != maker:
+        found = f"{folder} is a {kind} run, not a {maker} run"
+    else:
+        found = f"no {model} at {looked}"
+    return f"{found}; {option} needs a {maker} run folder"
 
 
 def read_metrics(run: Path) -> list[dict[str, str]]:

@@ -16,6 +16,8 @@ CASES = {
     "malformed XML": "malformed annotation",
     "missing image": "missing image",
     "degenerate box": "degenerate box",
+    # its header does not open either, but the readers do not open it: VOC XML gives the size
+    "text file named .jpg": "unreadable image",
 }
 
 
@@ -44,6 +46,10 @@ def broken_copy(clean_root, tmp_path, *cases):
         elif case == "missing image":
             image = root / "JPEGImages" / f"{image_id}.jpg"
             image.unlink()
+            broken.append(image)
+        elif case == "text file named .jpg":
+            image = root / "JPEGImages" / f"{image_id}.jpg"
+            image.write_text("not an image\n")
             broken.append(image)
         else:
             text = xml.read_text()
@@ -173,12 +179,13 @@ def test_every_kind_in_one_summary_line(clean_root, tmp_path, capsys):
     assert main(pretrain_args(root, run)) == 0
     (line,) = summary_lines(capsys.readouterr().err)
     assert re.fullmatch(
-        r"condet: skipped 2 of 10 images and 1 of \d+ objects: 1 malformed annotation, "
-        rf"1 missing image, 1 degenerate box; see {re.escape(str(run))}/skipped\.txt",
+        r"condet: skipped 3 of 10 images and 1 of \d+ objects: 1 malformed annotation, "
+        rf"1 missing image, 1 degenerate box, 1 unreadable image; see {re.escape(str(run))}/"
+        r"skipped\.txt",
         line,
     ), line
-    # the summary, a blank line, the split, its three skips
-    assert len((run / "skipped.txt").read_text().splitlines()) == 6
+    # the summary, a blank line, the split, its four skips
+    assert len((run / "skipped.txt").read_text().splitlines()) == 7
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -189,8 +196,25 @@ def test_strict_stops_with_one_line_naming_the_first_problem(clean_root, tmp_pat
     assert main(args(root, run, "--strict")) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"condet: error: {broken[0]}: malformed XML"), line
-    assert "the first of 3 problems in the data" in line
+    assert "the first of 4 problems in the data" in line
     assert not (run / results).exists() and not (run / "skipped.txt").exists()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_strict_stops_at_an_image_that_does_not_decode(clean_root, tmp_path, capsys, command):
+    """A text file named .jpg trained with exit 0 under --strict (issue 32): data check flagged
+    it, the training commands did not look."""
+    root, (broken,) = broken_copy(clean_root, tmp_path, "text file named .jpg")
+    args, results = COMMANDS[command]
+    run = tmp_path / "run"
+    assert main(args(root, run, "--strict")) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"condet: error: {broken}: cannot decode the image (Unsupported image file) (the only "
+        "problem in the data; condet data check lists them all; without --strict they are "
+        "skipped)"
+    )
+    assert not (run / results).exists()
 
 
 def test_clean_data_writes_no_skipped_txt_and_counts_zero(clean_root, tmp_path, capsys):

@@ -5,12 +5,16 @@ import os
 import subprocess
 import sys
 
+import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from condet.cli import main
+from condet.cli import build_parser, main
+from condet.commands.pretrain import COMMAND, PretrainConfig
+from condet.options import given_values
 from condet.runs import read_metrics
+from condet.train.pretrain import pretrain
 from tests.helpers import condet_process, kill_after_checkpoint
 
 
@@ -36,6 +40,10 @@ def pretrain_args(data, out, *extra):
         str(out),
         *extra,
     ]
+
+
+def parse(argv):
+    return build_parser().parse_args(argv)
 
 
 def weights(run):
@@ -114,6 +122,50 @@ def test_resume_continues_exactly(synthetic_root, tmp_path):
     assert checkpoint["global_step"] == 6
 
 
+class Killed(Exception):
+    """Stands for a process killed after its checkpoint at ``step``."""
+
+
+class KillAfter(L.Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        # after LastCheckpoint, which the trainer calls first, has written this step
+        if trainer.global_step == self.step:
+            raise Killed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep", [0.5, 0])
+def test_resume_from_a_cut_checkpoint_continues_exactly_from_the_one_before(
+    synthetic_root, tmp_path, capsys, keep
+):
+    """Issue 32: a cut last.ckpt was read as the latest, and the run folder was locked."""
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    assert main(pretrain_args(synthetic_root, straight, "--epochs", "2", "--max-steps", "4")) == 0
+    argv = pretrain_args(synthetic_root, cut, "--epochs", "2", "--max-steps", "4")
+    config = COMMAND.build_config(
+        given_values(PretrainConfig, parse([*argv, "--checkpoint-every", "1"]))
+    )
+    with pytest.raises(Killed):
+        pretrain(config, callbacks=[KillAfter(3)])
+    last = cut / "checkpoints" / "last.ckpt"
+    assert torch.load(last.with_name("last.prev.ckpt"), weights_only=True)["global_step"] == 2
+    last.write_bytes(last.read_bytes()[: int(last.stat().st_size * keep)])
+    events = set((cut / "logs").glob("events.out.tfevents.*"))
+    capsys.readouterr()
+    assert main(["pretrain", "--out", str(cut), "--resume"]) == 0
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "resuming" in line]
+    assert warning.startswith(f"condet: {last} does not load (")
+    assert warning.endswith("last.prev.ckpt (step 2) instead")
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    assert not last.with_name("last.prev.ckpt").exists(), "a run that ended keeps one checkpoint"
+    assert len(set((cut / "logs").glob("events.out.tfevents.*")) - events) == 1
+    expected, resumed = weights(straight), weights(cut)
+    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+
+
 @pytest.mark.slow
 def test_views_made_in_workers_equal_views_made_in_the_step(synthetic_root, tmp_path):
     for workers in ("0", "1"):
@@ -129,7 +181,7 @@ def test_resume_without_a_run_and_a_second_run_in_the_same_folder(synthetic_root
     assert "nothing to resume" in capsys.readouterr().err
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    torch.save({"global_step": 1}, run / "checkpoints" / "last.ckpt")
     assert main(pretrain_args(synthetic_root, run)) == 1
     assert "already holds a run; pass --resume" in capsys.readouterr().err
 

@@ -65,14 +65,16 @@ class ClassifyConfig(TrainingOptions):
     rankings: Path | None = field(
         default=None, metadata={"help": "rankings YAML (ranked), groups YAML (rince)"}
     )
-    r: int = field(default=3, metadata={"help": "ranks of the ranked loss"})
+    r: int = field(default=3, metadata={"help": "ranks of the ranked loss", "minimum": 1})
     temperatures: list[float] = field(
         default_factory=lambda: [0.1, 0.2, 0.3],
-        metadata={"help": "one temperature per rank (the first is SupCon's)"},
+        metadata={"help": "one temperature per rank (the first is SupCon's)", "above": 0},
     )
     mode: Literal["in", "out"] = field(default="out", metadata={"help": "ranked / RINCE mode"})
-    crop_size: int = field(default=64, metadata={"help": "side of the square crops"})
-    context: float = field(default=0.0, metadata={"help": "margin around boxes, per box side"})
+    crop_size: int = field(default=64, metadata={"help": "side of the square crops", "minimum": 1})
+    context: float = field(
+        default=0.0, metadata={"help": "margin around boxes, per box side", "minimum": 0}
+    )
     backbone: str = field(default="efficientnet_lite0", metadata={"help": "encoder backbone"})
     weights: str = field(default="imagenet", metadata={"help": "initial backbone weights"})
     small_input_stem: bool | None = field(
@@ -82,18 +84,22 @@ class ClassifyConfig(TrainingOptions):
             + recipe_help(CLASSIFY_RECIPES, "small_input_stem")
         },
     )
-    projection_dim: int = field(default=128, metadata={"help": "embedding width"})
+    projection_dim: int = field(default=128, metadata={"help": "embedding width", "minimum": 1})
     queue: int = field(
         default=0,
-        metadata={"help": "past embeddings kept as extra positives / negatives (0: none)"},
+        metadata={
+            "help": "past embeddings kept as extra positives / negatives (0: none)",
+            "minimum": 0,
+        },
     )
     batch_size: int | None = field(
         default=None,
         metadata={
-            "help": "crops per device and step; " + recipe_help(CLASSIFY_RECIPES, "batch_size")
+            "help": "crops per device and step; " + recipe_help(CLASSIFY_RECIPES, "batch_size"),
+            "minimum": 1,
         },
     )
-    epochs: int = field(default=30, metadata={"help": "passes over the crops"})
+    epochs: int = field(default=30, metadata={"help": "passes over the crops", "minimum": 1})
     optimizer: Literal["sgd", "adamw"] | None = field(
         default=None,
         metadata={
@@ -103,19 +109,25 @@ class ClassifyConfig(TrainingOptions):
     )
     lr: float | None = field(
         default=None,
-        metadata={"help": "learning rate per 256 crops; " + recipe_help(CLASSIFY_RECIPES, "lr")},
+        metadata={
+            "help": "learning rate per 256 crops; " + recipe_help(CLASSIFY_RECIPES, "lr"),
+            "above": 0,
+        },
     )
-    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay", "minimum": 0})
     warmup_epochs: float = field(
         default=1.0,
         metadata={
-            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run"
+            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run",
+            "minimum": 0,
         },
     )
     min_scale: float | None = field(
         default=None,
         metadata={
-            "help": "smallest random crop (area); " + recipe_help(CLASSIFY_RECIPES, "min_scale")
+            "help": "smallest random crop (area); " + recipe_help(CLASSIFY_RECIPES, "min_scale"),
+            "above": 0,
+            "maximum": 1,
         },
     )
     normalization: Literal["dataset", "imagenet"] = field(

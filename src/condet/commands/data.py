@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from condet.commands.registry import Command
+from condet.options import SEED_RANGE
 
 GROUP_HELP = "make and validate data sets"
 GROUP_DESCRIPTION = "Make the synthetic data set, or validate a VOC / COCO / YOLO data set."
@@ -25,9 +26,9 @@ class SynthConfig:
             "positional": True,
         }
     )
-    images: int = field(default=300, metadata={"help": "number of images"})
-    seed: int = field(default=0, metadata={"help": "generator seed"})
-    size: int = field(default=256, metadata={"help": "image side in pixels"})
+    images: int = field(default=300, metadata={"help": "number of images", "minimum": 5})
+    seed: int = field(default=0, metadata={"help": "generator seed", **SEED_RANGE})
+    size: int = field(default=256, metadata={"help": "image side in pixels", "minimum": 4})
 
 
 @dataclass

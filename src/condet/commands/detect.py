@@ -59,7 +59,12 @@ class DetectConfig(TrainingOptions):
     test_split: str | None = field(default="test", metadata={"help": "evaluation split"})
     test_images: Path | None = field(default=None, metadata={"help": "COCO: test image folder"})
     label_fraction: float = field(
-        default=1.0, metadata={"help": "fraction of training images whose labels are used"}
+        default=1.0,
+        metadata={
+            "help": "fraction of training images whose labels are used",
+            "above": 0,
+            "maximum": 1,
+        },
     )
     backbone: str = field(default="efficientnet_lite0", metadata={"help": "backbone name"})
     weights: str = field(
@@ -70,7 +75,9 @@ class DetectConfig(TrainingOptions):
         default=None,
         metadata={
             "help": "trainable backbone stages from the top, 0..5 (default: 3 from pretrained "
-            "weights, 5 from random)"
+            "weights, 5 from random)",
+            "minimum": 0,
+            "maximum": 5,
         },
     )
     norm: Literal["auto", "frozen", "batchnorm"] = field(
@@ -82,16 +89,18 @@ class DetectConfig(TrainingOptions):
     min_size: int | None = field(
         default=None,
         metadata={
-            "help": "short image side after resizing; " + recipe_help(DETECT_RECIPES, "min_size")
+            "help": "short image side after resizing; " + recipe_help(DETECT_RECIPES, "min_size"),
+            "minimum": 1,
         },
     )
     max_size: int | None = field(
         default=None,
         metadata={
-            "help": "longest image side after resizing; " + recipe_help(DETECT_RECIPES, "max_size")
+            "help": "longest image side after resizing; " + recipe_help(DETECT_RECIPES, "max_size"),
+            "minimum": 1,
         },
     )
-    smallest_stride: int | None = field(
+    smallest_stride: Literal[4, 8, 16] | None = field(
         default=None,
         metadata={
             "help": "finest pyramid level, 4 or 8 (half the cost); "
@@ -100,53 +109,73 @@ class DetectConfig(TrainingOptions):
     )
     fpn_channels: int | None = field(
         default=None,
-        metadata={"help": "feature pyramid width; " + recipe_help(DETECT_RECIPES, "fpn_channels")},
+        metadata={
+            "help": "feature pyramid width; " + recipe_help(DETECT_RECIPES, "fpn_channels"),
+            "minimum": 1,
+        },
     )
     proposals: int | None = field(
         default=None,
         metadata={
             "help": "RPN proposals per image (twice as many in training); "
-            + recipe_help(DETECT_RECIPES, "proposals")
+            + recipe_help(DETECT_RECIPES, "proposals"),
+            "minimum": 1,
         },
     )
     roi_samples: int | None = field(
         default=None,
         metadata={
-            "help": "proposals per image to train on; " + recipe_help(DETECT_RECIPES, "roi_samples")
+            "help": "proposals per image to train on; "
+            + recipe_help(DETECT_RECIPES, "roi_samples"),
+            "minimum": 1,
         },
     )
     channels_last: bool = field(
         default=True, metadata={"help": "channels_last memory format (faster convolutions)"}
     )
-    batch_size: int = field(default=4, metadata={"help": "images per device and step"})
-    epochs: int = field(default=12, metadata={"help": "passes over the labelled images"})
-    lr: float = field(default=0.02, metadata={"help": "learning rate per 16 images of batch"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay (not on norms)"})
+    batch_size: int = field(
+        default=4, metadata={"help": "images per device and step", "minimum": 1}
+    )
+    epochs: int = field(
+        default=12, metadata={"help": "passes over the labelled images", "minimum": 1}
+    )
+    lr: float = field(
+        default=0.02, metadata={"help": "learning rate per 16 images of batch", "above": 0}
+    )
+    weight_decay: float = field(
+        default=1e-4, metadata={"help": "weight decay (not on norms)", "minimum": 0}
+    )
     warmup_steps: int = field(
         default=100,
         metadata={
             "help": "linear warm-up in optimizer steps, as detection recipes give it "
-            "(at most a fifth of the run)"
+            "(at most a fifth of the run)",
+            "minimum": 0,
         },
     )
     clip_grad_norm: float = field(
         default=0.0,
         metadata={
             "help": "clip the gradient's norm to this (0: off): keeps a short run at a high "
-            "rate from diverging"
+            "rate from diverging",
+            "minimum": 0,
         },
     )
     eval_every: int = field(
-        default=0, metadata={"help": "evaluate every N epochs as well as at the end (0: end)"}
+        default=0,
+        metadata={"help": "evaluate every N epochs as well as at the end (0: end)", "minimum": 0},
     )
     score_threshold: float = field(
-        default=0.05, metadata={"help": "detections below this score are dropped"}
+        default=0.05,
+        metadata={"help": "detections below this score are dropped", "minimum": 0, "maximum": 1},
     )
     localization_threshold: float = field(
         default=0.5,
         metadata={
             "help": "detections at least this confident are matched for mean IoU and "
-            "localization accuracy (CorLoc takes each class's top box at any score)"
+            "localization accuracy (CorLoc takes each class's top box at any score)",
+            "minimum": 0,
+            "maximum": 1,
         },
     )
 

@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from condet.commands.outputs import write_config, write_metrics
 from condet.commands.registry import Command
-from condet.errors import CondetError
 
 
 @dataclass
@@ -42,7 +41,8 @@ class ExperimentConfig:
         default=1,
         metadata={
             "help": "runs side by side on this machine, each with cores / JOBS threads and its "
-            "log in OUT/logs/ (1: one after the other, in this process)"
+            "log in OUT/logs/ (1: one after the other, in this process)",
+            "minimum": 1,
         },
     )
     launcher: Literal["local", "slurm"] = field(
@@ -52,10 +52,15 @@ class ExperimentConfig:
     slurm_partition: str | None = field(
         default=None, metadata={"help": "SLURM partition (default: the cluster's)"}
     )
-    slurm_gpus_per_run: int = field(default=1, metadata={"help": "GPUs of a SLURM job"})
-    slurm_cpus_per_run: int = field(default=8, metadata={"help": "CPU cores of a SLURM job"})
+    slurm_gpus_per_run: int = field(
+        default=1, metadata={"help": "GPUs of a SLURM job", "minimum": 0}
+    )
+    slurm_cpus_per_run: int = field(
+        default=8, metadata={"help": "CPU cores of a SLURM job", "minimum": 1}
+    )
     slurm_time_limit: int = field(
-        default=240, metadata={"help": "minutes a SLURM job may run", "metavar": "MINUTES"}
+        default=240,
+        metadata={"help": "minutes a SLURM job may run", "metavar": "MINUTES", "minimum": 1},
     )
 
 
@@ -82,8 +87,6 @@ def make_launcher(config: ExperimentConfig) -> Any:
     from condet.experiment.launch import ExperimentCall, ProcessLauncher, slurm_launcher
     from condet.experiment.runner import default_folder
 
-    if config.jobs < 1:
-        raise CondetError(f"--jobs must be at least 1, got {config.jobs}")
     if config.launcher == "local" and config.jobs == 1:
         return None
     out = config.out or default_folder(config.protocol, config.smoke)

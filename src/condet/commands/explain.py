@@ -8,6 +8,7 @@ from typing import Literal
 
 from condet.commands.outputs import write_config, write_metrics
 from condet.commands.registry import Command
+from condet.options import SEED_RANGE
 
 
 @dataclass
@@ -35,10 +36,12 @@ class ExplainConfig:
     method: Literal["gradcam", "gradcam++", "eigencam"] = field(
         default="gradcam", metadata={"help": "CAM method"}
     )
-    images: int = field(default=6, metadata={"help": "how many images or crops"})
-    size: int = field(default=224, metadata={"help": "image side (--kind backbone)"})
+    images: int = field(default=6, metadata={"help": "how many images or crops", "minimum": 1})
+    size: int = field(default=224, metadata={"help": "image side (--kind backbone)", "minimum": 1})
     out: Path = field(default=Path("runs/gradcam.png"), metadata={"help": "PNG to write"})
-    seed: int = field(default=0, metadata={"help": "seed of random weights (--model X=random)"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of random weights (--model X=random)", **SEED_RANGE}
+    )
 
 
 def run(config: ExplainConfig) -> int:

@@ -19,7 +19,7 @@ class ExportConfig:
     out: Path | None = field(
         default=None, metadata={"help": "output file (default: RUN/detector.onnx or .pt)"}
     )
-    size: int = field(default=512, metadata={"help": "side of the tracing example"})
+    size: int = field(default=512, metadata={"help": "side of the tracing example", "minimum": 1})
 
 
 def run(config: ExportConfig) -> int:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from condet.commands.outputs import write_metrics
 from condet.commands.registry import Command
+from condet.options import SEED_RANGE
 
 
 @dataclass
@@ -30,27 +31,35 @@ class FeaturesConfig:
         default="imagenet",
         metadata={"help": "random, imagenet, a weights file or a condet pretrain run folder"},
     )
-    image_size: int = field(default=64, metadata={"help": "side of the images / crops"})
-    batch_size: int = field(default=256, metadata={"help": "images per forward pass"})
+    image_size: int = field(
+        default=64, metadata={"help": "side of the images / crops", "minimum": 1}
+    )
+    batch_size: int = field(default=256, metadata={"help": "images per forward pass", "minimum": 1})
     max_per_class: int = field(
         default=0,
         metadata={
             "help": "use at most this many images / crops of each class from each split, "
-            "the first in file order (0: all); for a quick look at a large set"
+            "the first in file order (0: all); for a quick look at a large set",
+            "minimum": 0,
         },
     )
     methods: list[Literal["knn", "ncm", "linear"]] = field(
         default_factory=lambda: ["knn", "ncm", "linear"], metadata={"help": "classifiers"}
     )
-    k: int = field(default=200, metadata={"help": "neighbours of the k-NN classifier"})
-    knn_temperature: float = field(default=0.1, metadata={"help": "k-NN vote temperature"})
+    k: int = field(
+        default=200, metadata={"help": "neighbours of the k-NN classifier", "minimum": 1}
+    )
+    knn_temperature: float = field(
+        default=0.1, metadata={"help": "k-NN vote temperature", "above": 0}
+    )
     plot: Literal["pca", "tsne", "none"] = field(
         default="pca", metadata={"help": "2-D plot of the test embeddings"}
     )
     out: Path = field(default=Path("runs/features"), metadata={"help": "output folder"})
     accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
     seed: int = field(
-        default=0, metadata={"help": "seed of random weights, the linear probe and t-SNE"}
+        default=0,
+        metadata={"help": "seed of random weights, the linear probe and t-SNE", **SEED_RANGE},
     )
     cache_dir: Path | None = field(
         default=None, metadata={"help": "where decoded images are cached (default ~/.cache)"}

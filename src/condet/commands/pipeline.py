@@ -19,12 +19,16 @@ class PipelineConfig:
     split: str = field(default="test", metadata={"help": "split to run on and evaluate"})
     images: Path | None = field(default=None, metadata={"help": "COCO only: the image folder"})
     out: Path = field(default=Path("runs/pipeline"), metadata={"help": "output folder"})
-    score_threshold: float = field(default=0.3, metadata={"help": "detector score a box needs"})
+    score_threshold: float = field(
+        default=0.3, metadata={"help": "detector score a box needs", "minimum": 0, "maximum": 1}
+    )
     threshold: float | None = field(
         default=None,
         metadata={
             "help": "prototype similarity below which a box is unknown (default: the "
-            "encoder's, which accepts 95%% of its known training crops)"
+            "encoder's, which accepts 95%% of its known training crops)",
+            "minimum": -1,
+            "maximum": 1,
         },
     )
     progress: bool = field(

@@ -16,9 +16,11 @@ class PredictConfig:
     images: list[Path] = field(metadata={"help": "image files or folders", "positional": True})
     checkpoint: Path = field(metadata={"help": "detect-train run folder"})
     out: Path = field(default=Path("runs/predictions"), metadata={"help": "output folder"})
-    batch_size: int = field(default=4, metadata={"help": "images per forward pass"})
+    batch_size: int = field(default=4, metadata={"help": "images per forward pass", "minimum": 1})
     accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
-    score_threshold: float = field(default=0.3, metadata={"help": "boxes drawn above"})
+    score_threshold: float = field(
+        default=0.3, metadata={"help": "boxes drawn above", "minimum": 0, "maximum": 1}
+    )
     draw: bool = field(default=True, metadata={"help": "write the images with boxes drawn"})
 
 

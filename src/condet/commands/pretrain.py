@@ -62,16 +62,18 @@ class PretrainConfig(TrainingOptions):
     image_size: int | None = field(
         default=None,
         metadata={
-            "help": "side of the training views; " + recipe_help(PRETRAIN_RECIPES, "image_size")
+            "help": "side of the training views; " + recipe_help(PRETRAIN_RECIPES, "image_size"),
+            "minimum": 1,
         },
     )
     batch_size: int | None = field(
         default=None,
         metadata={
-            "help": "images per device and step; " + recipe_help(PRETRAIN_RECIPES, "batch_size")
+            "help": "images per device and step; " + recipe_help(PRETRAIN_RECIPES, "batch_size"),
+            "minimum": 1,
         },
     )
-    epochs: int = field(default=10, metadata={"help": "passes over the data"})
+    epochs: int = field(default=10, metadata={"help": "passes over the data", "minimum": 1})
     optimizer: Literal["sgd", "lars"] | None = field(
         default=None,
         metadata={"help": "optimizer; " + recipe_help(PRETRAIN_RECIPES, "optimizer")},
@@ -80,31 +82,37 @@ class PretrainConfig(TrainingOptions):
         default=None,
         metadata={
             "help": "learning rate per 256 images of global batch; "
-            + recipe_help(PRETRAIN_RECIPES, "lr")
+            + recipe_help(PRETRAIN_RECIPES, "lr"),
+            "above": 0,
         },
     )
     backbone_lr_scale: float | None = field(
         default=None,
         metadata={
             "help": "backbone learning rate as a fraction of --lr (default: 1 from random "
-            "weights, 0.1 from pretrained ones, which the new head must not wash out)"
+            "weights, 0.1 from pretrained ones, which the new head must not wash out)",
+            "minimum": 0,
         },
     )
     weight_decay: float | None = field(
         default=None,
         metadata={
-            "help": "weight decay (not on norms); " + recipe_help(PRETRAIN_RECIPES, "weight_decay")
+            "help": "weight decay (not on norms); " + recipe_help(PRETRAIN_RECIPES, "weight_decay"),
+            "minimum": 0,
         },
     )
     warmup_epochs: float = field(
         default=1.0,
         metadata={
-            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run"
+            "help": "linear warm-up in epochs, as contrastive recipes give it: a share of the run",
+            "minimum": 0,
         },
     )
-    temperature: float = field(default=0.5, metadata={"help": "NT-Xent temperature"})
-    projection_dim: int = field(default=128, metadata={"help": "embedding width"})
-    hidden_dim: int = field(default=2048, metadata={"help": "projection head hidden width"})
+    temperature: float = field(default=0.5, metadata={"help": "NT-Xent temperature", "above": 0})
+    projection_dim: int = field(default=128, metadata={"help": "embedding width", "minimum": 1})
+    hidden_dim: int = field(
+        default=2048, metadata={"help": "projection head hidden width", "minimum": 1}
+    )
     channels_last: bool = field(
         default=True, metadata={"help": "channels_last memory format (faster convolutions)"}
     )

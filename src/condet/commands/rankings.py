@@ -8,6 +8,7 @@ from typing import Literal
 
 from condet.commands.outputs import write_config, write_metrics
 from condet.commands.registry import Command
+from condet.options import SEED_RANGE
 
 GROUP_HELP = "derive class rankings from data"
 GROUP_DESCRIPTION = "Class rankings for the ranked contrastive loss."
@@ -30,12 +31,15 @@ class DeriveConfig:
         default="efficientnet_lite0", metadata={"help": "backbone, without --encoder"}
     )
     weights: str = field(default="imagenet", metadata={"help": "its weights (e.g. a pretrain run)"})
-    crop_size: int = field(default=64, metadata={"help": "side of the crops"})
-    neighbours: int = field(default=2, metadata={"help": "classes ranked per class"})
+    crop_size: int = field(default=64, metadata={"help": "side of the crops", "minimum": 1})
+    neighbours: int = field(default=2, metadata={"help": "classes ranked per class", "minimum": 1})
     min_similarity: float | None = field(
-        default=None, metadata={"help": "leave out less similar classes"}
+        default=None,
+        metadata={"help": "leave out less similar classes", "minimum": -1, "maximum": 1},
     )
-    seed: int = field(default=0, metadata={"help": "seed of random weights (--weights random)"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of random weights (--weights random)", **SEED_RANGE}
+    )
 
 
 def run(config: DeriveConfig) -> int:

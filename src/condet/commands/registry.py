@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from condet.errors import CondetError
 from condet.options import build_config
 
 
@@ -45,18 +46,40 @@ class Command:
         return any(field.name == "resume" for field in dataclasses.fields(self.config))
 
     def build_config(self, values: dict[str, Any]) -> Any:
-        """The config ``values`` set (keys with dashes or underscores); a resumed run starts
-        from the config it was started with (``RUN/config.yaml``)."""
+        """The config ``values`` set (keys with dashes or underscores); a resumed or restarted
+        run starts from the config it was started with (``RUN/config.yaml``)."""
         values = {str(key).replace("-", "_"): value for key, value in values.items()}
-        if self.resumable and values.get("resume"):
+        if self.resumable and (values.get("resume") or values.get("restart")):
             values = resumed_config_values(self.config, values) | values
-        return build_config(self.config, values)
+        config = build_config(self.config, values)
+        self.check_output(config)
+        return config
+
+    def check_output(self, config: Any) -> None:
+        """Refuse an ``out`` of the wrong kind before the command runs: a file where it writes a
+        folder (``mkdir`` would fail with a bare errno), or a folder where it writes one file
+        (the picture would land beside the folder, as ``FOLDER.png``)."""
+        out = getattr(config, "out", None)
+        if out is None or not out.exists():
+            return
+        spec = next(field for field in dataclasses.fields(self.config) if field.name == "out")
+        named = str(out) if spec.metadata.get("positional") else f"--out {out}"
+        if self.single_file and out.is_dir():
+            example = out / (self.name.split()[-1] + self.output_suffix)
+            raise CondetError(
+                f"{named} is a folder; condet {self.name} writes one file: name it (e.g. {example})"
+            )
+        if not self.single_file and not out.is_dir():
+            raise CondetError(f"{named} is a file; condet {self.name} writes a folder there")
 
 
 def resumed_config_values(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
-    """The saved config of the run in ``values["out"]`` (or the default run folder)."""
+    """The saved config of the run in ``values["out"]`` (or the default run folder), but for
+    whether to resume or restart it, which is the new command line's to say."""
     # Imported here: it brings Lightning, which building the parser must not load.
     from condet.runs import resume_config_values
 
     default = next(f.default for f in dataclasses.fields(config_class) if f.name == "out")
-    return resume_config_values(Path(values.get("out") or default))
+    action = "resume" if values.get("resume") else "restart"
+    saved = resume_config_values(Path(values.get("out") or default), action)
+    return {key: value for key, value in saved.items() if key not in ("resume", "restart")}

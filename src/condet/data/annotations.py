@@ -44,6 +44,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "malformed annotation": "malformed annotations",
     "missing image": "missing images",
     "unreadable image": "unreadable images",
+    "image size mismatch": "image size mismatches",
     "invalid image entry": "invalid image entries",
     "duplicate image": "duplicate images",
     "object of an unknown class": "objects of unknown classes",

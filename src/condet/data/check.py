@@ -2,7 +2,9 @@
 
 Every split is read with ``skip_invalid=True`` so that one run lists *every* problem (a missing
 image, a malformed file, an unknown class, a degenerate or out-of-image box) instead of stopping
-at the first, and each image header is compared with the size its annotation claims. Without a
+at the first, and each image is decoded as training will decode it
+(:class:`~condet.data.decode_check.DecodeCheck`, which the training commands share) and its size
+compared with the size its annotation claims. Without a
 split, every split is read: each VOC split file of ``ImageSets/Main`` (see
 :func:`~condet.data.voc.voc_split_names`), each YOLO split of ``data.yaml``, or the one COCO
 JSON, shown under its file name.
@@ -13,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
 from condet.data.annotations import Annotations, DataError, DataProblem, problem_warnings_off
+from condet.data.decode_check import DecodeCheck
+from condet.data.images import default_cache_dir
 from condet.data.load import detect_format, load_annotations
 from condet.data.voc import voc_split_names
 from condet.data.yolo import yolo_split_names
@@ -69,20 +71,8 @@ def check_dataset(
         splits[name] = annotations
         problems.update(dict.fromkeys(annotations.problems))
     report = DataCheckSummary(path, data_format, splits)
-    for image in report.union():
-        try:
-            with Image.open(image.image_path) as header:
-                size = header.size
-        except OSError as error:
-            unreadable = DataProblem(
-                str(image.image_path), f"unreadable image ({error})", "unreadable image"
-            )
-            problems[unreadable] = None
-            continue
-        if size != (image.width, image.height):
-            claimed = f"{image.width}x{image.height}"
-            problem = f"image is {size[0]}x{size[1]} but its annotation says {claimed}"
-            problems[DataProblem(str(image.image_path), problem)] = None
+    # decoded as training decodes them, and cached alike: a whole header is no whole image
+    problems.update(dict.fromkeys(DecodeCheck(default_cache_dir()).problems(report.union())))
     report.problems = list(problems)
     return report
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,18 +15,35 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from condet.data.annotations import Annotations, DataError, ImageAnnotation
 
 
+def decode_rgb(path: str | Path) -> torch.Tensor:
+    """Decode the image file at ``path`` to uint8 ``[3, H, W]`` RGB.
+
+    Raises:
+        DataError: the file does not decode (empty, cut short, not an image).
+    """
+    try:
+        return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    except (RuntimeError, OSError) as error:
+        # torchvision's messages start with the function and its C++ source file and line
+        reason = str(error).split(", ", 2)[-1].split(". ")[0].rstrip(".")
+        raise DataError(path, f"cannot decode the image ({reason})") from None
+
+
+def size_problem(image: ImageAnnotation, pixels: torch.Tensor) -> str | None:
+    """What is wrong with the size of ``image``'s decoded ``pixels``, or None when it is the
+    size its annotation says."""
+    height, width = pixels.shape[-2:]
+    if (width, height) == (image.width, image.height):
+        return None
+    return f"image is {width}x{height} but its annotation says {image.width}x{image.height}"
+
+
 def read_rgb(image: ImageAnnotation) -> torch.Tensor:
     """Decode an image to uint8 ``[3, H, W]`` RGB and check its size against the annotation."""
-    try:
-        pixels = decode_image(read_file(str(image.image_path)), mode=ImageReadMode.RGB)
-    except (RuntimeError, OSError) as error:
-        raise DataError(image.image_path, f"cannot decode the image ({error})") from None
-    height, width = pixels.shape[-2:]
-    if (width, height) != (image.width, image.height):
-        raise DataError(
-            image.image_path,
-            f"image is {width}x{height} but its annotation says {image.width}x{image.height}",
-        )
+    pixels = decode_rgb(image.image_path)
+    problem = size_problem(image, pixels)
+    if problem is not None:
+        raise DataError(image.image_path, problem)
     return pixels
 
 

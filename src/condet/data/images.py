@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as F
 from tqdm.auto import tqdm
 
 from condet.data.annotations import DataError
+from condet.data.datasets import decode_rgb
 from condet.data.load import detect_format, load_annotations
 from condet.data.yolo import IMAGE_SUFFIXES
 from condet.io import atomic_path
@@ -92,11 +92,7 @@ def class_folder(root: str | Path) -> tuple[list[Path], list[int], list[str]]:
 
 def decode_square(path: Path, size: int) -> torch.Tensor:
     """uint8 ``[3, size, size]``: shorter side resized to ``size``, then the centre square."""
-    try:
-        image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-    except (RuntimeError, OSError) as error:
-        raise DataError(path, f"cannot decode the image ({error})") from None
-    image = F.resize(image, [size], antialias=True)
+    image = F.resize(decode_rgb(path), [size], antialias=True)
     return F.center_crop(image, [size, size])
 
 

@@ -1,12 +1,12 @@
 """What a command skipped in its data: counted, said in one line, listed in ``RUN/skipped.txt``.
 
 Commands read their data with ``skip_invalid=True`` and keep going past bad records (a malformed
-annotation, a missing image, a degenerate box), which is what users of a large data set with a
-few broken files expect, but never silently. :class:`SkippedRecords` reads every data set a
-command uses, then :meth:`~SkippedRecords.report` logs one line counting what was skipped, by
-kind, writes every skipped file and why to ``RUN/skipped.txt``, and returns the counts for the
-run's results. With ``strict`` it raises instead: one :class:`DataError` naming the first
-problem and how many there are.
+annotation, a missing image or one that does not decode, a degenerate box), which is what users
+of a large data set with a few broken files expect, but never silently. :class:`SkippedRecords`
+reads every data set a command uses, then :meth:`~SkippedRecords.report` logs one line counting
+what was skipped, by kind, writes every skipped file and why to ``RUN/skipped.txt``, and returns
+the counts for the run's results. With ``strict`` it raises instead: one :class:`DataError`
+naming the first problem and how many there are.
 
     skipped = SkippedRecords(strict=config.strict)
     train = skipped.load(config.data, "train")
@@ -28,6 +28,8 @@ from condet.data.annotations import (
     DataProblem,
     problem_warnings_off,
 )
+from condet.data.decode_check import DecodeCheck
+from condet.data.images import default_cache_dir
 from condet.data.load import load_annotations
 from condet.io import write_text_atomic
 
@@ -37,16 +39,22 @@ SKIPPED_FILE = "skipped.txt"
 
 
 class SkippedRecords:
-    """The data sets one command read, and what their readers skipped.
+    """The data sets one command read, and what their readers and the decode check skipped.
 
     Args:
         strict: :meth:`report` raises at the first problem instead of reporting the skips.
+        cache_dir: where the decode check keeps what it found (default: the cache folder of
+            :func:`~condet.data.images.default_cache_dir`).
+        progress: show a progress bar while images are decoded for the first time.
     """
 
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(
+        self, strict: bool = False, cache_dir: str | Path | None = None, progress: bool = False
+    ) -> None:
         self.strict = strict
         # By source (data set and split): a split read twice (test = train) is counted once.
         self.loaded: dict[str, Annotations] = {}
+        self.decode_check = DecodeCheck(cache_dir or default_cache_dir(), progress)
 
     def load(
         self,
@@ -55,13 +63,21 @@ class SkippedRecords:
         image_root: str | Path | None = None,
         classes: list[str] | None = None,
     ) -> Annotations:
-        """:func:`~condet.data.load.load_annotations` with ``skip_invalid=True``, counted here.
+        """:func:`~condet.data.load.load_annotations` with ``skip_invalid=True``, without the
+        images that do not decode (:class:`~condet.data.decode_check.DecodeCheck`), counted here.
 
         The reader's own warning is held back: :meth:`report` says it once for all the data.
         """
         with problem_warnings_off():
             annotations = load_annotations(
                 path, split, image_root=image_root, classes=classes, skip_invalid=True
+            )
+        broken = self.decode_check.problems(annotations)
+        if broken:
+            paths = {problem.path for problem in broken}
+            annotations = annotations.derive(
+                [image for image in annotations if str(image.image_path) not in paths],
+                problems=[*annotations.problems, *broken],
             )
         self.loaded.setdefault(annotations.source, annotations)
         return annotations

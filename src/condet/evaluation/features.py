@@ -151,7 +151,7 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
     device = accelerator_device(config.accelerator)
     cache_dir = config.cache_dir or default_cache_dir()
     write_run_info(config.out, config, "evaluate-features")
-    read = SkippedRecords()
+    read = SkippedRecords(cache_dir=cache_dir, progress=config.progress)
     train_images, train_labels, classes = labelled_images(
         config.train,
         config.train_split,

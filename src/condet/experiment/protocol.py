@@ -15,7 +15,7 @@ import yaml
 
 from condet.commands import Command, get_command
 from condet.errors import CondetError
-from condet.options import option_flag, positional_fields
+from condet.options import build_config, option_flag, positional_fields
 
 
 @dataclass
@@ -81,13 +81,16 @@ def protocol_command(name: str) -> Command:
 def plan_runs(
     protocol: dict[str, Any], out: Path, data: str | None = None, smoke: bool = False
 ) -> list[Run]:
-    """The protocol's runs in order, each with the values of its config.
+    """The protocol's runs in order, each with the values of its config, checked (types and
+    ranges) for every run before any runs.
 
     ``data`` may itself name the experiment folder as ``{out}`` (the synthetic set in
     ``{out}/data``).
     """
     data = data or os.path.expandvars(str(protocol.get("data", "runs/demo/data")))
-    seeds = [int(seed) for seed in protocol.get("seeds", [0])]
+    seeds = protocol.get("seeds", [0])
+    if not (isinstance(seeds, list) and seeds and all(type(seed) is int for seed in seeds)):
+        raise CondetError(f"the protocol's seeds must be a list of whole numbers, got {seeds!r}")
     if smoke:
         seeds = seeds[:1]
     per_seed = {run["name"] for run in protocol["runs"] if run.get("seeds")}
@@ -112,7 +115,13 @@ def plan_runs(
             }
             positional = [_substitute(value, context) for value in spec.get("args", [])]
             resolved = _substitute(options, context)
-            values = positional_values(command, positional) | option_values(command, resolved)
+            try:
+                values = positional_values(command, positional) | option_values(command, resolved)
+                # every run's values are checked now, so that a typo in the last run, or in one
+                # --only leaves out, stops the experiment before anything trains
+                build_config(command.config, values)
+            except CondetError as error:
+                raise CondetError(f"run {name}: {error}") from None
             argv = [*command.name.split(), *map(str, positional), *command_flags(command, resolved)]
             recorded = {"args": spec.get("args", []), **options}
             recorded = _substitute(recorded, context | {"out": Path("{out}")})

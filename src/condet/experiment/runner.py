@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from condet.checkpoints import newest_loadable
 from condet.commands import get_command
 from condet.commands.outputs import config_path, metrics_path, read_metrics_json
 from condet.data.synthetic import generate_synthetic
@@ -250,13 +251,11 @@ def _prepare(run: Run, previous: dict[str, Any] | None, changes: list[str], out:
         reason = "; ".join(changes)
     elif previous.get("finished"):
         reason = "its result is missing"
-    elif (run.folder / "checkpoints" / "last.ckpt").is_file() and get_command(
-        run.command
-    ).resumable:
+    elif get_command(run.command).resumable and newest_loadable(run.folder)[0] is not None:
         print(f"{run.name}: interrupted earlier; continuing from its last checkpoint", flush=True)
         return True
     else:
-        reason = "interrupted before it saved a checkpoint"
+        reason = "interrupted before it saved a checkpoint that loads"
     print(f"{run.name}: {reason}; running it again from the start", flush=True)
     single_file = get_command(run.command).single_file
     if run.folder.is_dir():

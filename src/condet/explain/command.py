@@ -90,8 +90,8 @@ def _explain_detectors(annotations, models, out: Path, method: str, count: int, 
         for image in chosen
     ]
     boxes = [[[(box, annotations.classes[label]) for box, label in pairs] for pairs in truth]]
-    for _, source in models:
-        detector, classes, _ = load_detector(source)
+    for label, source in models:
+        detector, classes, _ = load_detector(source, f"--model {label}=... (--kind detector)")
         pictures, captioned = [], []
         for image in images:
             heatmap, found = detector_cam(detector, image, method)
@@ -122,7 +122,7 @@ def _explain_encoders(annotations, models, out: Path, method: str, count: int) -
     titles = ["crop"]
     crops = None
     for label, source in models:
-        encoder, saved = load_encoder(Path(source))
+        encoder, saved = load_encoder(Path(source), f"--model {label}=... (--kind encoder)")
         size = saved["config"]["crop_size"]
         if crops is None:
             crops = ObjectCropDataset(annotations, size=size, cache_dir=default_cache_dir())

@@ -12,6 +12,7 @@ from condet.errors import CondetError
 from condet.models.backbones import build_backbone
 from condet.models.heads import ProjectionHead
 from condet.models.weights import load_weights
+from condet.runs import missing_model
 
 ENCODER_FILES = ("encoder.safetensors", "encoder.pt")
 """What a classify-train run's encoder is saved as, newest format first."""
@@ -59,13 +60,16 @@ class CropEncoder(nn.Module):
         return self.backbone.pool(images)
 
 
-def load_encoder(run: Path) -> tuple[CropEncoder, dict[str, Any]]:
+def load_encoder(run: Path, option: str = "--encoder") -> tuple[CropEncoder, dict[str, Any]]:
     """A classify-train run's encoder and what was saved with it (config, classes, known, mean,
-    std, prototypes, threshold), from the run folder or its encoder file."""
+    std, prototypes, threshold), from the run folder or its encoder file.
+
+    ``option`` is how the user named ``run``, for the message when it holds no encoder.
+    """
     path = encoder_file(run) if run.is_dir() else run
     if path is None or not path.is_file():
-        looked = " or ".join(str(run / name) for name in ENCODER_FILES) if path is None else path
-        raise CondetError(f"no encoder at {looked}; point at a classify-train run folder")
+        looked = run / ENCODER_FILES[0] if path is None else path
+        raise CondetError(missing_model(looked, "encoder", "classify-train", option))
     state_dict, saved = load_weights(path)
     config = saved["config"]
     contrastive = config["loss"] != "ce"

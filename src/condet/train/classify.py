@@ -186,16 +186,27 @@ def load_splits(config: ClassifyConfig, data: SkippedRecords) -> tuple[Annotatio
     if config.withhold:
         train = withhold_classes(train, config.withhold)
         test = mark_withheld(test, config.withhold)
+        known = [name for name in train.classes if name not in config.withhold]
+        if not known:
+            raise CondetError(
+                f"--withhold names every class of {config.data} ({', '.join(train.classes)}); "
+                "leave at least one class to train on"
+            )
+        if train.num_objects == 0:
+            raise CondetError(
+                f"--withhold leaves no objects to train on: the split {config.split!r} has none "
+                f"of the other classes ({', '.join(known)})"
+            )
     return train, test
 
 
 def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train the crop encoder, evaluate it, and write the run folder; returns it."""
     run = prepare_run_folder(config, config, "classify-train")
-    data = SkippedRecords(strict=config.strict)
+    cache_dir = config.cache_dir or default_cache_dir()
+    data = SkippedRecords(config.strict, cache_dir, progress=config.progress)
     train_annotations, test_annotations = load_splits(config, data)
     skipped = data.report(run)
-    cache_dir = config.cache_dir or default_cache_dir()
     crops = {
         name: ObjectCropDataset(
             annotations,

@@ -2,7 +2,8 @@
 trainer, which :func:`condet.train.fit.fit` puts together in one sequence.
 
 The run folder it writes into is :mod:`condet.runs`'s; checkpoints go to
-``RUN/checkpoints/last.ckpt`` (every --checkpoint-every steps and at the end).
+``RUN/checkpoints/last.ckpt`` (every --checkpoint-every steps and at the end), the one before
+it kept as ``last.prev.ckpt`` (:mod:`condet.checkpoints`).
 
 Resuming (``--resume``) is exact: data order and augmentations are functions of the seed and
 the optimizer step, the loader tells Lightning how far into the epoch it was, and checkpoints
@@ -25,6 +26,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from condet.checkpoints import keep_previous, last_checkpoint
 from condet.errors import CondetError
 from condet.io import atomic_path
 
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO, writing through a temporary file beside the checkpoint.
+    """Lightning's checkpoint IO, writing through a temporary file beside the checkpoint and
+    keeping the checkpoint it replaces (``last.prev.ckpt``, see :mod:`condet.checkpoints`).
 
     Lightning's own save is atomic only by accident: fsspec's local transaction writes to a
     file in the system temporary folder and ``shutil.move``s it, which is a rename on the same
@@ -46,6 +49,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         with atomic_path(path) as temporary:
             torch.save(checkpoint, temporary)
+            keep_previous(Path(path))
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
         return super().load_checkpoint(path, map_location or "cpu", weights_only=True)
@@ -197,7 +201,7 @@ def make_trainer(
 ) -> L.Trainer:
     """A Lightning trainer writing checkpoints and CSV / TensorBoard logs into ``run``, clipping
     the gradient norm to ``clip_grad_norm`` when it is above 0."""
-    checkpoint = LastCheckpoint(run / "checkpoints" / "last.ckpt", options.checkpoint_every)
+    checkpoint = LastCheckpoint(last_checkpoint(run), options.checkpoint_every)
     loggers = [
         CSVLogger(run, name="logs", version=""),
         TensorBoardLogger(run, name="logs", version="", default_hp_metric=False),
@@ -246,4 +250,7 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Said on every --resume, and untrue: prepare_run_folder has kept metrics.csv as a part, and
+    # the CSV logger deletes nothing else.
+    warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -142,7 +142,7 @@ class PeriodicEvaluation(L.Callback):
 def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train, evaluate on the test split, and write the run folder; returns it."""
     run = prepare_run_folder(config, config, "detect-train")
-    data = SkippedRecords(strict=config.strict)
+    data = SkippedRecords(config.strict, progress=config.progress)
     train = data.load(config.data, config.split, image_root=config.images)
     test = data.load(
         config.test_data or config.data,

@@ -23,6 +23,7 @@ import torch
 from lightning.pytorch.accelerators import CPUAccelerator
 from torch.utils.data import Dataset
 
+from condet.checkpoints import last_checkpoint, previous_checkpoint
 from condet.train.common import (
     ResumableLoader,
     StepBatches,
@@ -90,6 +91,10 @@ def fit(
     module = make_module(len(sampler))
     if views_on_device is not None:
         module.views_on_device = views_on_device
-    checkpoint = run / "checkpoints" / "last.ckpt"
+    checkpoint = last_checkpoint(run)
     trainer.fit(module, train_dataloaders=loader, ckpt_path=checkpoint if config.resume else None)
+    if trainer.is_global_zero:
+        # The previous checkpoint is there for a run stopped while writing the last one; a run
+        # that ended wrote it whole (and synced), and a protocol's runs would keep two each.
+        previous_checkpoint(checkpoint).unlink(missing_ok=True)
     return trainer, module

@@ -117,7 +117,7 @@ def pretraining_images(
     what reading the data set skipped (reported into ``run`` before anything is decoded, see
     :class:`~condet.data.skipped.SkippedRecords`; a plain image folder skips nothing)."""
     cache_dir = config.cache_dir or default_cache_dir()
-    data = SkippedRecords(strict=config.strict)
+    data = SkippedRecords(config.strict, cache_dir, progress=config.progress)
     if config.crops:
         annotations = data.load(config.data, config.split, image_root=config.images)
         skipped = data.report(run)
