@@ -82,7 +82,7 @@ from condet.models.detector import build_detector
 from condet.models.frozen_norm import FrozenBatchNorm2d
 from condet.runtime import tune_cpu_allocator
 from condet.train.common import ResumableLoader, StepBatchSampler
-from condet.train.detect import SeededDetectionBatches
+from condet.train.detector_module import SeededDetectionBatches
 from condet.train.optim import make_optimizer
 
 DEFAULT = DetectConfig(recipe="cpu", accelerator="cpu")  # what detect-train trains by default

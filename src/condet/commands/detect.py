@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from condet.commands.registry import Command
 from condet.commands.training import TrainingOptions, is_global_zero
+from condet.options import ConfigError
 from condet.recipes import FAST_PRECISION, recipe_help
 
 # torchvision's Faster R-CNN reference sizes (its detection reference scripts' defaults)
@@ -19,6 +20,11 @@ _REFERENCE_SIZES = {
     "fpn_channels": 256,
     "proposals": 1000,
     "roi_samples": 512,
+}
+# Unbiased Teacher's (Liu et al. 2021) and STAC's (Sohn et al. 2020) settings
+SEMI_DEFAULTS: dict[str, dict[str, float]] = {
+    "mean-teacher": {"pseudo_threshold": 0.7, "unsupervised_weight": 4.0},
+    "pseudo-labels": {"pseudo_threshold": 0.9, "unsupervised_weight": 2.0},
 }
 DETECT_RECIPES: dict[str, dict[str, Any]] = {
     # docs/results.md, "The CPU detector recipe": 2.4x the training images/s of the reference
@@ -178,6 +184,79 @@ class DetectConfig(TrainingOptions):
             "maximum": 1,
         },
     )
+    semi: Literal["none", "mean-teacher", "pseudo-labels"] = field(
+        default="none",
+        metadata={
+            "help": "use the unlabelled images too: a mean teacher labelling them on the fly "
+            "(Unbiased Teacher), or a finished --teacher labelling them once (STAC)"
+        },
+    )
+    teacher: Path | None = field(
+        default=None,
+        metadata={
+            "help": "a finished detect-train run: the pseudo-labeller (pseudo-labels), or the "
+            "burn-in the mean teacher starts from"
+        },
+    )
+    unlabeled: Path | None = field(
+        default=None,
+        metadata={
+            "help": "more unlabelled images for --semi: a folder, or a data set whose labels "
+            "are ignored (besides the training images --label-fraction leaves unlabelled)"
+        },
+    )
+    unlabeled_split: str | None = field(
+        default=None, metadata={"help": "split of --unlabeled when it is a VOC / YOLO data set"}
+    )
+    pseudo_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "teacher boxes scoring at least this are pseudo-labels (default: 0.7 for "
+            "mean-teacher, 0.9 for pseudo-labels, as the papers)",
+            "minimum": 0,
+            "maximum": 1,
+        },
+    )
+    unsupervised_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "weight of the pseudo-labels' loss (default: 4 for mean-teacher, 2 for "
+            "pseudo-labels, as the papers)",
+            "minimum": 0,
+        },
+    )
+    unlabeled_ratio: int = field(
+        default=1,
+        metadata={"help": "unlabelled images per labelled image in a step", "minimum": 1},
+    )
+    ema_rate: float = field(
+        default=0.9996,
+        metadata={
+            "help": "the mean teacher keeps this share of itself at each step (Unbiased "
+            "Teacher's 0.9996; runs of a few thousand steps want less)",
+            "minimum": 0,
+            "below": 1,
+        },
+    )
+    burn_in_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "mean-teacher: supervised steps before the teacher starts (default: half "
+            "the run, or 0 from a --teacher)",
+            "minimum": 0,
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.semi == "pseudo-labels" and self.teacher is None:
+            raise ConfigError(
+                "--semi pseudo-labels needs --teacher RUN: the finished detector that labels "
+                "the unlabelled images"
+            )
+        for option, value in SEMI_DEFAULTS.get(self.semi, {}).items():
+            if getattr(self, option) is None:
+                setattr(self, option, value)
 
 
 def run(config: DetectConfig) -> int:

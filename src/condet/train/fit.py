@@ -73,6 +73,9 @@ def fit(
         rank=trainer.global_rank,
         world=trainer.world_size,
     )
+    shard = getattr(batches, "shard", None)
+    if shard is not None:  # a semi-supervised run's unlabelled images: a share per process
+        shard(trainer.global_rank, trainer.world_size)
     views_on_device = None
     if views is not None:
         rank_views = views(trainer.global_rank)
