@@ -233,9 +233,10 @@ class DetectConfig(TrainingOptions):
         default=0.9996,
         metadata={
             "help": "the mean teacher keeps this share of itself at each step (Unbiased "
-            "Teacher's 0.9996; runs of a few thousand steps want less)",
+            "Teacher's 0.9996; runs of a few thousand steps want less; 1: the teacher stays as "
+            "the burn-in left it)",
             "minimum": 0,
-            "below": 1,
+            "maximum": 1,
         },
     )
     burn_in_steps: int | None = field(

@@ -188,7 +188,12 @@ class TeacherStudentModule(DetectorModule):
                 truth = {"boxes": target["boxes"], "labels": self._labels(target["labels"])}
                 self.counts.add(labels, truth)
         strong_images, strong_targets = [], []
-        with torch.random.fork_rng(devices=[images[0].device] if images[0].is_cuda else []):
+        device = images[0].device
+        with (
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+            # autocast would compute the moved boxes in low precision: they are targets
+            torch.autocast(device.type, enabled=False),
+        ):
             torch.manual_seed((self.config["seed"] * 1_000_003 + self.global_step) * 7 + 5)
             for image, labels in zip(images, pseudo, strict=True):
                 boxes = tv_tensors.BoundingBoxes(
@@ -201,10 +206,12 @@ class TeacherStudentModule(DetectorModule):
                 strong_targets.append(target)
         return strong_images, strong_targets
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_index: int) -> None:
-        """The teacher follows the student: ``teacher = rate * teacher + (1 - rate) * student``
-        over the whole state (weights and norm statistics), after each semi-supervised step."""
-        if self.teacher is None or self.global_step <= self.config["burn_in_steps"]:
+    def optimizer_step(self, *arguments: Any, **keywords: Any) -> None:
+        """The student's step, then the teacher follows it: ``teacher = rate * teacher + (1 -
+        rate) * student`` over the whole state (weights and norm statistics). Done here, not
+        after the batch, so that a checkpoint written after the batch holds both."""
+        super().optimizer_step(*arguments, **keywords)
+        if self.teacher is None or self.global_step < self.config["burn_in_steps"]:
             return
         rate = self.config["ema_rate"]
         student = self.model.state_dict()
@@ -212,6 +219,8 @@ class TeacherStudentModule(DetectorModule):
             for name, value in self.teacher.state_dict().items():
                 if value.is_floating_point():
                     value.mul_(rate).add_(student[name].detach(), alpha=1 - rate)
+                else:  # counters (BatchNorm's batches seen) are not averaged
+                    value.copy_(student[name])
 
     def on_train_epoch_end(self) -> None:
         """Log the precision and recall of this epoch's pseudo-labels against the hidden true
