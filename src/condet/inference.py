@@ -132,6 +132,33 @@ def write_predictions(
     return out / "predictions.json"
 
 
+def write_prelabels(
+    files: Sequence[Path],
+    outputs: Sequence[dict[str, torch.Tensor]],
+    classes: Sequence[str],
+    out: Path,
+    data_format: str,
+    score_threshold: float,
+    split: str = "train",
+) -> Path:
+    """The boxes scoring at least ``score_threshold`` as a ``voc`` / ``coco`` / ``yolo`` data
+    set in ``out`` (:func:`condet.data.export.write_dataset`); the path condet reads it from."""
+    from PIL import Image
+
+    from condet.data.annotations import Annotations, ImageAnnotation
+    from condet.data.export import write_dataset
+
+    images = []
+    for path, output in zip(files, outputs, strict=True):
+        keep = output["scores"] >= score_threshold
+        with Image.open(path) as opened:
+            width, height = opened.size
+        boxes = output["boxes"][keep].numpy()
+        labels = output["labels"][keep].numpy() - 1  # the detector counts the background as 0
+        images.append(ImageAnnotation(path.stem, path, width, height, boxes, labels))
+    return write_dataset(Annotations(images, classes, source=str(out)), out, data_format, split)
+
+
 def coco_results(
     image_id: int | str, boxes: Any, scores: Any, category_ids: Sequence[int], **extra: Any
 ) -> list[dict[str, Any]]:
