@@ -29,6 +29,14 @@ class DetectConfig(TrainingOptions):
     label_fraction: float = field(
         default=1.0, metadata={"help": "fraction of training images whose labels are used"}
     )
+    labeled_images: Path | None = field(
+        default=None,
+        metadata={
+            "help": "train on the labels of exactly these images: a file of image ids, one per "
+            "line (condet select's selected.txt), instead of --label-fraction",
+            "metavar": "FILE",
+        },
+    )
     backbone: str = field(default="resnet18", metadata={"help": "backbone name"})
     weights: str = field(
         default="random",

@@ -23,9 +23,10 @@ class SelectConfig:
         }
     )
     budget: float = field(
+        default=0.1,
         metadata={
             "help": "how many images to choose: a count (45), or below 1 a fraction of the "
-            "split (0.1)",
+            "split's images",
             "metavar": "N|FRACTION",
         }
     )

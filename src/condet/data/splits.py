@@ -112,6 +112,24 @@ def subset_by_ids(
     return annotations.subset(indices_of_ids(annotations, ids, source))
 
 
+def labelled_subset(
+    annotations: Annotations,
+    fraction: float = 1.0,
+    ids_file: str | Path | None = None,
+    seed: int = 0,
+) -> Annotations:
+    """The images whose labels a training run uses: those listed in ``ids_file``
+    (``--labeled-images``), else a seeded ``fraction`` (``--label-fraction``), not both."""
+    if ids_file is None:
+        return label_fraction_subset(annotations, fraction, seed)
+    if fraction != 1.0:
+        raise CondetError(
+            f"--label-fraction {fraction:g} and --labeled-images {ids_file} both choose the "
+            "labelled images; give one"
+        )
+    return subset_by_ids(annotations, read_image_ids(ids_file), ids_file)
+
+
 def withhold_classes(annotations: Annotations, names: Iterable[str]) -> Annotations:
     """The training side of an open-set split: every box of the ``names`` classes removed.
 

@@ -58,13 +58,13 @@ def select_images(config: SelectConfig) -> dict[str, Any]:
     """Choose, write the output folder (see the module docstring), and return the numbers for
     ``metrics.json``."""
     out = config.out
-    write_run_info(out, config, "select")
     read = SkippedRecords()
     pool = image_pool(config.data, config.split, image_root=config.images, skipped=read)
-    skipped = read.report(out)
     labeled_ids = read_image_ids(config.labeled) if config.labeled else []
     labeled = pool.indices(labeled_ids, config.labeled) if config.labeled else []
     budget = budget_count(config.budget, len(pool), len(labeled))
+    write_run_info(out, config, "select")
+    skipped = read.report(out)
     logger.info("choosing %d of %d images by %s", budget, len(pool), config.method)
 
     embeddings, images = image_embeddings(

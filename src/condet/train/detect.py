@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from condet.data.annotations import Annotations
 from condet.data.datasets import DetectionDataset, detection_collate
 from condet.data.skipped import SkippedRecords
-from condet.data.splits import label_fraction_subset
+from condet.data.splits import labelled_subset
 from condet.data.transforms import detection_transforms
 from condet.evaluation.detectors import detector_metrics_markdown, evaluate_detector
 from condet.io import write_text_atomic
@@ -151,7 +151,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         classes=train.classes,
     )
     skipped = data.report(run)
-    labelled = label_fraction_subset(train, config.label_fraction, seed=config.seed)
+    labelled = labelled_subset(train, config.label_fraction, config.labeled_images, config.seed)
     logger.info(
         "training on %d of %d images (%d objects)", len(labelled), len(train), labelled.num_objects
     )
@@ -187,7 +187,9 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         metrics |= {
             "train_images": len(labelled),
             "train_objects": labelled.num_objects,
-            "label_fraction": config.label_fraction,
+            "label_fraction": len(labelled) / len(train)
+            if config.labeled_images
+            else config.label_fraction,
             "skipped": skipped,
         }
         write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=2))
