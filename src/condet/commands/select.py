@@ -28,7 +28,7 @@ class SelectConfig:
             "help": "how many images to choose: a count (45), or below 1 a fraction of the "
             "split's images",
             "metavar": "N|FRACTION",
-        }
+        },
     )
     split: str | None = field(default="train", metadata={"help": "split (VOC, YOLO)"})
     images: Path | None = field(default=None, metadata={"help": "COCO only: the image folder"})
@@ -80,7 +80,7 @@ class SelectConfig:
 
 def run(config: SelectConfig) -> int:
     """Choose; the ids are in ``OUT/selected.txt``, the record in ``OUT/selection.json``."""
-    from condet.selection.select import select_images
+    from condet.selection.command import select_images
 
     metrics = select_images(config)
     write_metrics(config.out, metrics)

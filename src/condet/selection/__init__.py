@@ -15,7 +15,7 @@ from condet.selection.budget import budget_count
 from condet.selection.coverage import Coverage, coverage
 from condet.selection.embeddings import image_embeddings
 from condet.selection.kcenter import kcenter_greedy
-from condet.selection.random import random_selection
+from condet.selection.random_selection import random_selection
 from condet.selection.typiclust import typicality, typiclust, typiclust_clusters
 
 __all__ = [

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
+from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.metrics.pairwise import euclidean_distances
 
 from condet.selection.budget import check_budget
 
@@ -37,7 +38,9 @@ def kcenter_greedy(
     >>> kcenter_greedy(points, 2, labeled=[0])
     [2, 3]
     """
-    features = np.asarray(features)
+    # float64: scikit-learn computes float32 distances in float64 chunks, slower than this copy
+    features = np.asarray(features, dtype=np.float64)
+    squared_norms = np.einsum("ij,ij->i", features, features)[:, None]
     labeled = np.asarray(labeled, dtype=np.int64)
     check_budget(budget, len(features) - len(np.unique(labeled)))
     chosen: list[int] = []
@@ -46,7 +49,7 @@ def kcenter_greedy(
     else:
         first = int(np.random.default_rng(seed).integers(len(features)))
         chosen.append(first)
-        nearest = _distances_to(features, first)
+        nearest = _distances_to(features, squared_norms, first)
     # A centre gets -1, below any distance, so that duplicates of a centre (distance 0) are
     # still chosen before a centre would be chosen twice.
     nearest[labeled] = -1.0
@@ -54,11 +57,17 @@ def kcenter_greedy(
     while len(chosen) < budget:
         farthest = int(np.argmax(nearest))
         chosen.append(farthest)
-        nearest = np.minimum(nearest, _distances_to(features, farthest))
+        nearest = np.minimum(nearest, _distances_to(features, squared_norms, farthest))
         nearest[farthest] = -1.0
     return chosen
 
 
-def _distances_to(features: np.ndarray, index: int) -> np.ndarray:
-    """Euclidean distances ``[N]`` from every row to row ``index``."""
-    return pairwise_distances(features, features[index : index + 1]).ravel()
+def _distances_to(features: np.ndarray, squared_norms: np.ndarray, index: int) -> np.ndarray:
+    """Euclidean distances ``[N]`` from every row to row ``index``; ``squared_norms`` ``[N, 1]``
+    of the rows, computed once rather than at each of the ``budget`` steps."""
+    return euclidean_distances(
+        features,
+        features[index : index + 1],
+        X_norm_squared=squared_norms,
+        Y_norm_squared=squared_norms[index : index + 1].T,
+    ).ravel()

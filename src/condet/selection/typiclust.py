@@ -43,6 +43,8 @@ def typiclust_clusters(features: np.ndarray, clusters: int, seed: int = 0) -> np
     scikit-learn's ``KMeans`` (10 restarts), or ``MiniBatchKMeans`` (batches of 5000, 3
     restarts) above :data:`MINIBATCH_ABOVE` images, seeded with ``seed``.
     """
+    # float64: scikit-learn's k-means++ on float32 ran 6x slower here (benchmarks/selection.py)
+    features = np.asarray(features, dtype=np.float64)
     if len(features) > MINIBATCH_ABOVE:
         kmeans = MiniBatchKMeans(clusters, batch_size=5000, n_init=3, random_state=seed)
     else:

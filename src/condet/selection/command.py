@@ -36,7 +36,7 @@ from condet.selection.coverage import coverage
 from condet.selection.embeddings import image_embeddings
 from condet.selection.kcenter import kcenter_greedy
 from condet.selection.plot import plot_selection
-from condet.selection.random import random_selection
+from condet.selection.random_selection import random_selection
 from condet.selection.typiclust import MAX_CLUSTERS, typiclust, typiclust_clusters
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def select_images(config: SelectConfig) -> dict[str, Any]:
         seed=config.seed,
         progress=config.progress,
     )
-    features = normalize(embeddings.numpy())
+    features = normalize(embeddings.numpy().astype(np.float64))
     clusters = None
     if config.method == "typiclust":
         count = min(len(labeled) + budget, MAX_CLUSTERS, len(pool))
