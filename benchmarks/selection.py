@@ -3,9 +3,12 @@
 - embedding: the training images of Aquarium (448 photos) decoded once at 224 px, then pooled
   EfficientNet-Lite0 ImageNet features, images per second at one thread and at two;
 - choosing: TypiClust (k-means, then the most typical image of each cluster) and k-center greedy
-  on random unit-length 1280-d features (Lite0's width) at 10 000 and 100 000 images, for budgets
-  of 100 and 1000. Random features are the worst case for k-means (no clusters to find), and
-  both methods' cost does not depend on what the features show.
+  on synthetic unit-length 1280-d features (Lite0's width) at 10 000 and 100 000 images, for
+  budgets of 100 and 1000. ``--features blobs`` (the default) draws them around 200 centres
+  (scikit-learn's ``make_blobs``), as embeddings of real images group; ``--features noise``
+  draws isotropic noise, which has no clusters: k-means then makes a few huge clusters and many
+  tiny ones, and TypiClust's picks, which measure typicality within a cluster, cost the most.
+  k-center's cost does not depend on the features.
 
 The machine is shared: the load average is printed before and after each part.
 
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.datasets import make_blobs
 from sklearn.preprocessing import normalize
 
 from condet.data.images import ImageTensors
@@ -61,13 +65,21 @@ def embedding_speed(shared: Path) -> None:
         )
 
 
-def choosing_cost(sizes: list[int], budgets: list[int]) -> None:
-    rng = np.random.default_rng(0)
-    print(f"choosing, random unit 1280-d features, torch/BLAS threads {torch.get_num_threads()}")
+def synthetic_features(size: int, kind: str) -> np.ndarray:
+    """Unit-length ``[size, 1280]`` features: around 200 centres, or isotropic noise."""
+    if kind == "blobs":
+        features, _ = make_blobs(size, n_features=1280, centers=200, random_state=0)
+    else:
+        features = np.random.default_rng(0).normal(size=(size, 1280))
+    return normalize(features)
+
+
+def choosing_cost(sizes: list[int], budgets: list[int], kind: str) -> None:
+    print(f"choosing, {kind} unit 1280-d features, threads {torch.get_num_threads()}")
     print("| images | budget | k-means (clusters) | TypiClust picks | TypiClust total | k-center |")
     print("|---|---|---|---|---|---|")
     for size in sizes:
-        features = normalize(rng.normal(size=(size, 1280)).astype(np.float32))
+        features = synthetic_features(size, kind)
         for budget in budgets:
             clusters_wanted = min(budget, MAX_CLUSTERS)
             start = time.perf_counter()
@@ -90,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--features", choices=["blobs", "noise"], default="blobs")
     parser.add_argument("--skip-embedding", action="store_true")
     args = parser.parse_args()
     logging.getLogger("condet").setLevel(logging.ERROR)
@@ -99,7 +112,7 @@ def main() -> None:
     )
     if not args.skip_embedding:
         embedding_speed(Path(os.environ.get("CONDET_SHARED_DATA", "../shared/data")))
-    choosing_cost(args.sizes, args.budgets)
+    choosing_cost(args.sizes, args.budgets, args.features)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,21 +36,13 @@ from condet.selection.embeddings import image_embeddings
 from condet.selection.kcenter import kcenter_greedy
 from condet.selection.plot import plot_selection
 from condet.selection.random_selection import random_selection
-from condet.selection.typiclust import MAX_CLUSTERS, typiclust, typiclust_clusters
+from condet.selection.typiclust import cluster_count, typiclust, typiclust_clusters
 
 if TYPE_CHECKING:
     # the command's config, in annotations only: commands import this module, not the reverse
     from condet.commands.select import SelectConfig
 
 logger = logging.getLogger("condet")
-
-# Every method takes (features [N, D], budget, labelled indices, seed) and returns the chosen
-# indices in the order chosen.
-METHODS: dict[str, Callable[[np.ndarray, int, Sequence[int], int], list[int]]] = {
-    "random": random_selection,
-    "kcenter": kcenter_greedy,
-    "typiclust": typiclust,
-}
 
 
 def select_images(config: SelectConfig) -> dict[str, Any]:
@@ -82,11 +73,13 @@ def select_images(config: SelectConfig) -> dict[str, Any]:
     features = normalize(embeddings.numpy().astype(np.float64))
     clusters = None
     if config.method == "typiclust":
-        count = min(len(labeled) + budget, MAX_CLUSTERS, len(pool))
+        count = cluster_count(budget, len(labeled), len(pool))
         clusters = typiclust_clusters(features, count, config.seed)
         chosen = typiclust(features, budget, labeled, config.seed, clusters=clusters)
+    elif config.method == "kcenter":
+        chosen = kcenter_greedy(features, budget, labeled, config.seed)
     else:
-        chosen = METHODS[config.method](features, budget, labeled, config.seed)
+        chosen = random_selection(features, budget, labeled, config.seed)
 
     covered = coverage(features, [*labeled, *chosen])
     if clusters is not None:
@@ -103,11 +96,12 @@ def select_images(config: SelectConfig) -> dict[str, Any]:
         "image_size": config.image_size,
         "seed": config.seed,
         "budget": config.budget,
+        "budget_images": budget,
         "pool_images": len(pool),
         "labeled_before": labeled_ids,
         "ids": chosen_ids,
         "paths": [str(pool.paths[index]) for index in chosen],
-        "clusters": None if clusters is None else int(clusters.max()) + 1,
+        "clusters": None if clusters is None else len(np.unique(clusters)),
         "cluster_sizes": cluster_sizes,
         "coverage": {
             "max_distance": covered.max_distance,

@@ -37,6 +37,12 @@ NEIGHBOURS = 20
 MINIBATCH_ABOVE = 5000
 
 
+def cluster_count(budget: int, labeled: int, images: int) -> int:
+    """How many k-means clusters: one per image labelled after this round (``labeled`` +
+    ``budget``), at most :data:`MAX_CLUSTERS` and at most ``images``."""
+    return min(labeled + budget, MAX_CLUSTERS, images)
+
+
 def typiclust_clusters(features: np.ndarray, clusters: int, seed: int = 0) -> np.ndarray:
     """k-means cluster of each row of ``features`` ``[N, D]``: int ``[N]`` in ``0..clusters-1``.
 
@@ -89,7 +95,7 @@ def typiclust(
     labeled = np.unique(np.asarray(labeled, dtype=np.int64))
     check_budget(budget, len(features) - len(labeled))
     if clusters is None:
-        count = min(len(labeled) + budget, MAX_CLUSTERS, len(features))
+        count = cluster_count(budget, len(labeled), len(features))
         clusters = typiclust_clusters(features, count, seed)
     available = np.ones(len(features), bool)
     available[labeled] = False
