@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 from condet.selection.budget import check_budget
 
@@ -35,6 +36,7 @@ NEIGHBOURS = 20
 # Lloyd's k-means costs a pass over every image per iteration and restart; above this many
 # images mini-batches of 5000 (the authors' batch size) are as good and far cheaper.
 MINIBATCH_ABOVE = 5000
+SINGLE_THREAD_UP_TO = 2000  # images of a cluster searched for neighbours on one thread
 
 
 def cluster_count(budget: int, labeled: int, images: int) -> int:
@@ -65,7 +67,10 @@ def typicality(features: np.ndarray, neighbours: int) -> np.ndarray:
     >>> typicality(np.array([[0.0], [1.0], [2.0], [10.0]]), 1).round(3).tolist()
     [1.0, 1.0, 1.0, 0.125]
     """
-    distances, _ = NearestNeighbors(n_neighbors=neighbours).fit(features).kneighbors()
+    # Searching a cluster of a few hundred images is too little work to share: on a busy 2-core
+    # machine, starting scikit-learn's OpenMP threads took 10-30x the search itself.
+    with threadpool_limits(1 if len(features) <= SINGLE_THREAD_UP_TO else None):
+        distances, _ = NearestNeighbors(n_neighbors=neighbours).fit(features).kneighbors()
     # the authors' 1e-5 keeps a point with duplicates (distance 0) finite
     return 1.0 / (distances.mean(axis=1) + 1e-5)
 
