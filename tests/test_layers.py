@@ -31,7 +31,7 @@ LAYERS: list[set[str]] = [
     {"data"},
     {"models", "losses"},
     {"evaluation", "inference"},
-    {"explain", "pipeline", "derive_rankings", "report"},
+    {"explain", "pipeline", "derive_rankings", "report", "selection"},
     {"train"},
     {"commands", "experiment"},
     {"cli", "__main__"},

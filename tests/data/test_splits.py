@@ -5,6 +5,7 @@ import pytest
 
 from condet.data import (
     Annotations,
+    DataError,
     ImageAnnotation,
     known_class_ids,
     label_fraction_indices,
@@ -13,6 +14,7 @@ from condet.data import (
     mark_withheld,
     withhold_classes,
 )
+from condet.data.splits import labelled_subset, read_image_ids, subset_by_ids
 from condet.errors import CondetError
 
 
@@ -83,3 +85,46 @@ class TestWithheldClasses:
     def test_unknown_class_name(self):
         with pytest.raises(CondetError, match="unknown class 'zebra'; the classes are: a, b"):
             withhold_classes(toy([[0]]), ["zebra"])
+
+
+class TestImageIds:
+    def test_an_id_file_names_exactly_its_images_in_split_order(self, tmp_path):
+        annotations = toy([[0], [1], [2], [3]])
+        ids = tmp_path / "ids.txt"
+        ids.write_text("3\n\n 1 \n")
+        assert read_image_ids(ids) == ["3", "1"]
+        chosen = subset_by_ids(annotations, read_image_ids(ids), ids)
+        assert [image.image_id for image in chosen] == ["1", "3"]
+        assert [image.image_id for image in labelled_subset(annotations, ids_file=ids)] == [
+            "1",
+            "3",
+        ]
+
+    def test_an_id_not_in_the_split_is_one_line_naming_it_and_the_file(self, tmp_path):
+        annotations = Annotations(toy([[0], [1]]).images, ("a",), source="data.yaml:train")
+        ids = tmp_path / "ids.txt"
+        ids.write_text("1\n7\n")
+        with pytest.raises(DataError) as error:
+            subset_by_ids(annotations, read_image_ids(ids), ids)
+        assert str(error.value) == f"{ids}: image '7' is not in the split data.yaml:train"
+
+    @pytest.mark.parametrize(
+        ("text", "problem"),
+        [("", "no image ids in the file"), ("a\nb\na\n", "image id 'a' is listed more than once")],
+    )
+    def test_an_empty_or_repeating_file_is_refused(self, tmp_path, text, problem):
+        ids = tmp_path / "ids.txt"
+        ids.write_text(text)
+        with pytest.raises(DataError, match=problem):
+            read_image_ids(ids)
+        with pytest.raises(DataError, match="image id file not found"):
+            read_image_ids(tmp_path / "missing.txt")
+
+    def test_a_fraction_and_an_id_file_together_are_refused(self, tmp_path):
+        ids = tmp_path / "ids.txt"
+        ids.write_text("0\n")
+        with pytest.raises(CondetError, match="both choose the labelled images; give one"):
+            labelled_subset(toy([[0], [1]]), 0.5, ids)
+        halves = labelled_subset(toy([[0], [0]] * 5), 0.5, seed=1)
+        expected = label_fraction_subset(toy([[0], [0]] * 5), 0.5, seed=1)
+        assert [image.image_id for image in halves] == [image.image_id for image in expected]

@@ -19,6 +19,7 @@ from condet.commands import (
     predict,
     pretrain,
     rankings,
+    select,
 )
 from condet.commands.registry import Command
 from condet.errors import CondetError
@@ -29,6 +30,7 @@ COMMANDS: tuple[Command, ...] = (
     data.CHECK_COMMAND,
     pretrain.COMMAND,
     features.COMMAND,
+    select.COMMAND,
     detect.COMMAND,
     predict.COMMAND,
     export.COMMAND,

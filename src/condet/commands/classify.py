@@ -59,6 +59,14 @@ class ClassifyConfig(TrainingOptions):
     withhold: list[str] = field(
         default_factory=list, metadata={"help": "classes left out of training, scored as OOD"}
     )
+    labeled_images: Path | None = field(
+        default=None,
+        metadata={
+            "help": "train on the objects of these images only: a file of image ids, one per "
+            "line (condet select's selected.txt)",
+            "metavar": "FILE",
+        },
+    )
     loss: Literal["supcon", "rince", "ranked", "ce"] = field(
         default="supcon", metadata={"help": "training loss"}
     )

@@ -72,6 +72,14 @@ class DetectConfig(TrainingOptions):
             "maximum": 1,
         },
     )
+    labeled_images: Path | None = field(
+        default=None,
+        metadata={
+            "help": "train on the labels of exactly these images: a file of image ids, one per "
+            "line (condet select's selected.txt), instead of --label-fraction",
+            "metavar": "FILE",
+        },
+    )
     backbone: str = field(default="efficientnet_lite0", metadata={"help": "backbone name"})
     weights: str = field(
         default="imagenet",

@@ -5,17 +5,23 @@ Label fractions follow the semi-supervised detection protocol: a deterministic f
 least one image, and for one seed they are nested (the 1% images are among the 10% images), so
 a label-fraction curve compares like with like.
 
+A labelled subset can also be named image by image: a file of image ids, one per line, as
+VOC's ``ImageSets`` lists them and ``condet select`` writes them (``--labeled-images``). The
+rest of the split is then the unlabelled pool.
+
 For open-set evaluation, chosen classes are withheld: their boxes are removed from the training
 split, and kept but marked (``Annotations.withheld``) in the test split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from condet.data.annotations import Annotations
+from condet.data.annotations import Annotations, DataError
 from condet.errors import CondetError
 
 
@@ -53,6 +59,86 @@ def label_fraction_subset(annotations: Annotations, fraction: float, seed: int =
     >>> ten_percent = label_fraction_subset(train, 0.1, seed=0)  # doctest: +SKIP
     """
     return annotations.subset(label_fraction_indices(annotations, fraction, seed))
+
+
+def read_image_ids(path: str | Path) -> list[str]:
+    """The image ids listed in ``path``, one per line, in file order (blank lines skipped).
+
+    An image id is what the split's reader gives (``ImageAnnotation.image_id``): the VOC id, the
+    COCO image id, the YOLO image's stem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, "image id file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(path, f"cannot read the image id file ({error})") from None
+    ids = [line.strip() for line in text.splitlines() if line.strip()]
+    if not ids:
+        raise DataError(path, "no image ids in the file (expected one id per line)")
+    duplicated = sorted(image_id for image_id, count in Counter(ids).items() if count > 1)
+    if duplicated:
+        raise DataError(path, f"image id {duplicated[0]!r} is listed more than once")
+    return ids
+
+
+def indices_of_ids(
+    annotations: Annotations, ids: Sequence[str], source: str | Path = "<ids>"
+) -> list[int]:
+    """Indices (sorted) of the images of ``annotations`` whose id is in ``ids``.
+
+    An id that names no image of the split is a :class:`DataError` naming the id and
+    ``source`` (the file the ids came from).
+    """
+    index_of = {image.image_id: index for index, image in enumerate(annotations)}
+    missing = [image_id for image_id in ids if image_id not in index_of]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        where = f" {annotations.source}" if annotations.source else ""
+        raise DataError(source, f"image {missing[0]!r}{more} is not in the split{where}")
+    return sorted(index_of[image_id] for image_id in ids)
+
+
+def subset_by_ids(
+    annotations: Annotations, ids: Sequence[str], source: str | Path = "<ids>"
+) -> Annotations:
+    """The images named by ``ids``, in the split's order (see :func:`indices_of_ids`).
+
+    >>> train = load_voc("BCCD", "train")  # doctest: +SKIP
+    >>> ids = read_image_ids("runs/select/selected.txt")  # doctest: +SKIP
+    >>> labelled = subset_by_ids(train, ids, "runs/select/selected.txt")  # doctest: +SKIP
+    """
+    return annotations.subset(indices_of_ids(annotations, ids, source))
+
+
+def labelled_indices(
+    annotations: Annotations,
+    fraction: float = 1.0,
+    ids_file: str | Path | None = None,
+    seed: int = 0,
+) -> list[int]:
+    """Indices (sorted) of the images whose labels a training run uses: those listed in
+    ``ids_file`` (``--labeled-images``), else a seeded ``fraction`` (``--label-fraction``), not
+    both."""
+    if ids_file is None:
+        return label_fraction_indices(annotations, fraction, seed)
+    if fraction != 1.0:
+        raise CondetError(
+            f"--label-fraction {fraction:g} and --labeled-images {ids_file} both choose the "
+            "labelled images; give one"
+        )
+    return indices_of_ids(annotations, read_image_ids(ids_file), ids_file)
+
+
+def labelled_subset(
+    annotations: Annotations,
+    fraction: float = 1.0,
+    ids_file: str | Path | None = None,
+    seed: int = 0,
+) -> Annotations:
+    """The images of :func:`labelled_indices`, in the split's order."""
+    return annotations.subset(labelled_indices(annotations, fraction, ids_file, seed))
 
 
 def withhold_classes(annotations: Annotations, names: Iterable[str]) -> Annotations:

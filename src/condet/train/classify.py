@@ -27,7 +27,12 @@ from condet.data.annotations import Annotations
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import default_cache_dir
 from condet.data.skipped import SkippedRecords
-from condet.data.splits import known_class_ids, mark_withheld, withhold_classes
+from condet.data.splits import (
+    known_class_ids,
+    labelled_subset,
+    mark_withheld,
+    withhold_classes,
+)
 from condet.data.transforms import LabelledTwoViews, Normalize, TwoViews, crop_augmentation
 from condet.errors import CondetError
 from condet.evaluation.encoders import (
@@ -177,12 +182,15 @@ def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None
 
 
 def load_splits(config: ClassifyConfig, data: SkippedRecords) -> tuple[Annotations, Annotations]:
-    """Training annotations without the withheld classes, test annotations with them marked;
-    both read through ``data``, which counts what their readers skipped."""
+    """Training annotations (of the ``--labeled-images`` only, when given) without the withheld
+    classes, test annotations with them marked; both read through ``data``, which counts what
+    their readers skipped."""
     train = data.load(config.data, config.split, image_root=config.images)
     test = data.load(
         config.data, config.test_split, image_root=config.images, classes=train.classes
     )
+    if config.labeled_images is not None:
+        train = labelled_subset(train, ids_file=config.labeled_images)
     if config.withhold:
         train = withhold_classes(train, config.withhold)
         test = mark_withheld(test, config.withhold)

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from condet.data.datasets import DetectionDataset
 from condet.data.skipped import SkippedRecords
-from condet.data.splits import label_fraction_indices
+from condet.data.splits import labelled_indices
 from condet.data.transforms import detection_transforms
 from condet.data.unlabelled import images_without_labels, unlabelled_pool
 from condet.evaluation.detectors import detector_metrics_markdown, evaluate_detector
@@ -58,8 +58,10 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         image_root=config.test_images,
         classes=train.classes,
     )
-    labelled_indices = label_fraction_indices(train, config.label_fraction, seed=config.seed)
-    labelled = train.subset(labelled_indices)
+    labelled_ids = labelled_indices(
+        train, config.label_fraction, config.labeled_images, config.seed
+    )
+    labelled = train.subset(labelled_ids)
     extra = (
         images_without_labels(config.unlabeled, config.unlabeled_split)
         if config.semi != "none" and config.unlabeled is not None
@@ -83,7 +85,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         batches: Dataset = SeededDetectionBatches(dataset, config.seed)
         module_class: type[DetectorModule] = DetectorModule
     else:
-        pool = unlabelled_pool(train, labelled_indices, extra)
+        pool = unlabelled_pool(train, labelled_ids, extra)
         batches, metrics = semi_supervised_batches(
             config, run, dataset, pool, train.classes, module_config
         )
@@ -114,7 +116,9 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         metrics |= {
             "train_images": len(labelled),
             "train_objects": labelled.num_objects,
-            "label_fraction": config.label_fraction,
+            "label_fraction": len(labelled) / len(train)
+            if config.labeled_images
+            else config.label_fraction,
             "skipped": skipped,
         }
         if config.semi != "none":
