@@ -232,10 +232,18 @@ def sgd(module: nn.Module, batch_size: int) -> torch.optim.Optimizer:
 def images_per_second(step: Callable[[], None], warmup: int, steps: int, batch: int) -> float:
     for _ in range(warmup):
         step()
+    synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize()
     return steps * batch / (time.perf_counter() - start)
+
+
+def synchronize() -> None:
+    """Wait for a GPU's queued work, so that a timer measures it."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def time_detector(
@@ -243,15 +251,18 @@ def time_detector(
 ) -> tuple[float, float]:
     """Training, then inference images/s of a freshly built detector."""
     torch.manual_seed(SEED)
-    model = run.build()
+    device = torch.device(args.device)
+    model = run.build().to(device)
     model.train()
     optimizer = sgd(model, args.batch_size)
     batches = training_batches(dataset, args.batch_size, args.workers)
 
     def train_step() -> None:
         images, targets = next(batches)
-        with autocast(run.bf16):
-            losses = model(images, detector_targets(targets))
+        images = [image.to(device) for image in images]
+        targets = [{k: v.to(device) for k, v in t.items()} for t in detector_targets(targets)]
+        with autocast(run.bf16, device):
+            losses = model(images, targets)
         loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()
@@ -264,31 +275,32 @@ def time_detector(
 
     def inference_step() -> None:
         images, _ = next(test)
-        with autocast(run.bf16):
-            model(images)
+        with autocast(run.bf16, device):
+            model([image.to(device) for image in images])
 
     with torch.inference_mode():
         inference = images_per_second(inference_step, args.warmup, args.steps, args.batch_size)
     return train, inference
 
 
-def autocast(bf16: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on the CPU (what Lightning's ``bf16-mixed`` does), or nothing."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+def autocast(bf16: bool, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` (what Lightning's ``bf16-mixed`` does), or nothing."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def time_ceiling(run: Run, args: argparse.Namespace) -> float:
     """Backbone body forward + backward + optimizer step on random tensors."""
     torch.manual_seed(SEED)
-    body = run.build()
+    device = torch.device(args.device)
+    body = run.build().to(device)
     body.train()
     optimizer = sgd(body, args.batch_size)
-    images = torch.randn(run.input_shape)
+    images = torch.randn(run.input_shape, device=device)
     if run.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
-        with autocast(run.bf16):
+        with autocast(run.bf16, device):
             features = body(images)
         loss = sum(feature.float().mean() for feature in features.values())
         optimizer.zero_grad()
@@ -611,6 +623,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--workers", type=int, default=0, help="loader workers (detect-train's)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the profile is CPU-only)")
     parser.add_argument("--profile-steps", type=int, default=3, help="0: no profile")
     parser.add_argument("--profile-reference", action="store_true", help="profile it too")
     parser.add_argument("--no-reference", action="store_true", help="skip torchvision's")
@@ -753,7 +766,7 @@ def benchmark(args: argparse.Namespace, data: Path) -> None:
                 figures = f"train {run.train[-1]:6.2f} img/s (forward + backward + step)"
             print(f"  repeat {repeat + 1}: {run.name:<17} {figures}", flush=True)
 
-    if args.profile_steps > 0:
+    if args.profile_steps > 0 and args.device == "cpu":
         for run in runs:
             if run.kind == "detector" and (run.name != "torchvision" or args.profile_reference):
                 parts = profile(run, dataset, args)

@@ -125,7 +125,8 @@ runs:
   - name: det
     command: detect-train
     options: {data: "{data}", labeled-images: "{run:sel}/selected.txt", batch-size: 2,
-              backbone: mobilenet_v3_large, min-size: 128, max-size: 128, max-steps: 1,
+              backbone: mobilenet_v3_large, weights: random, min-size: 128, max-size: 128,
+              max-steps: 1,
               progress: false}
 """
     )

@@ -9,6 +9,7 @@ from typing import Literal
 
 from condet.commands.outputs import write_metrics
 from condet.commands.registry import Command
+from condet.options import SEED_RANGE
 
 
 @dataclass
@@ -28,6 +29,7 @@ class SelectConfig:
             "help": "how many images to choose: a count (45), or below 1 a fraction of the "
             "split's images",
             "metavar": "N|FRACTION",
+            "above": 0,
         },
     )
     split: str | None = field(default="train", metadata={"help": "split (VOC, YOLO)"})
@@ -55,19 +57,26 @@ class SelectConfig:
             "classify-train run"
         },
     )
-    image_size: int = field(default=224, metadata={"help": "side of the embedded images"})
-    batch_size: int = field(default=64, metadata={"help": "images per forward pass"})
+    image_size: int = field(
+        default=224, metadata={"help": "side of the embedded images", "minimum": 1}
+    )
+    batch_size: int = field(default=64, metadata={"help": "images per forward pass", "minimum": 1})
     plot: Literal["pca", "tsne", "none"] = field(
         default="pca", metadata={"help": "2-D projection in selection.png"}
     )
     out: Path = field(default=Path("runs/select"), metadata={"help": "output folder"})
     seed: int = field(
-        default=0, metadata={"help": "seed of the draw, the first k-center, k-means and t-SNE"}
+        default=0,
+        metadata={"help": "seed of the draw, the first k-center, k-means and t-SNE", **SEED_RANGE},
     )
     accelerator: str = field(default="auto", metadata={"help": "cpu, gpu, mps or auto"})
     workers: int = field(
         default=0,
-        metadata={"help": "processes decoding images on the first run", "changes_results": False},
+        metadata={
+            "help": "processes decoding images on the first run",
+            "changes_results": False,
+            "minimum": 0,
+        },
     )
     cache_dir: Path | None = field(
         default=None,
