@@ -15,6 +15,7 @@ import yaml
 from condet.data.crops import ObjectCropDataset
 from condet.data.images import default_cache_dir
 from condet.data.load import load_annotations
+from condet.data.splits import labelled_subset
 from condet.data.transforms import Normalize
 from condet.errors import CondetError
 from condet.evaluation.encoders import encode
@@ -41,10 +42,14 @@ def derive_rankings_file(
     neighbours: int = 2,
     min_similarity: float | None = None,
     seed: int = 0,
+    image_ids: Path | None = None,
 ) -> Path:
-    """Write a rankings YAML derived from the crops of ``data`` (:mod:`condet.losses.derive`);
-    random ``weights`` are drawn from ``seed``."""
+    """Write a rankings YAML derived from the crops of ``data`` (:mod:`condet.losses.derive`),
+    of the images ``image_ids`` names only when given; random ``weights`` are drawn from
+    ``seed``."""
     annotations = load_annotations(data, split, skip_invalid=True)
+    if image_ids is not None:
+        annotations = labelled_subset(annotations, ids_file=image_ids)
     crops = ObjectCropDataset(annotations, size=crop_size, cache_dir=default_cache_dir())
     classes = annotations.classes
     if encoder is not None:

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from condet.cli import main
-from condet.data import SYNTHETIC_CLASSES
+from condet.data import SYNTHETIC_CLASSES, load_voc
 from condet.losses import load_rankings
 from condet.models.weights import load_weights
 from condet.runs import read_metrics
@@ -220,3 +220,22 @@ def test_two_ddp_processes_train_and_process_zero_writes_the_results(synthetic_r
     assert 0 <= results["ncm"]["top1"] <= 1
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > 0
     assert (run / "encoder.safetensors").is_file()
+
+
+def test_test_image_ids_keep_those_test_images_only(synthetic_root, tmp_path):
+    from condet.commands.classify import ClassifyConfig
+    from condet.data.skipped import SkippedRecords
+    from condet.options import build_config
+    from condet.train.classify import load_splits
+
+    test = load_voc(synthetic_root, "test")
+    chosen = [image.image_id for image in test][:3]
+    ids = tmp_path / "test_ids.txt"
+    ids.write_text("".join(f"{image_id}\n" for image_id in chosen))
+    config = build_config(
+        ClassifyConfig,
+        {"data": synthetic_root, "split": "trainval", "test_split": "test", "test_image_ids": ids},
+    )
+    train, kept = load_splits(config, SkippedRecords())
+    assert [image.image_id for image in kept] == chosen
+    assert len(train) == len(load_voc(synthetic_root, "trainval"))

@@ -67,6 +67,15 @@ class ClassifyConfig(TrainingOptions):
             "metavar": "FILE",
         },
     )
+    test_image_ids: Path | None = field(
+        default=None,
+        metadata={
+            "help": "evaluate on the objects of these images of --test-split only: a file of "
+            "image ids, one per line (a fixed test split of a data set that has one split, "
+            "such as a COCO JSON)",
+            "metavar": "FILE",
+        },
+    )
     loss: Literal["supcon", "rince", "ranked", "ce"] = field(
         default="supcon", metadata={"help": "training loss"}
     )

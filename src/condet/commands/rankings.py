@@ -23,6 +23,14 @@ class DeriveConfig:
     )
     out: Path = field(metadata={"help": "rankings YAML to write"})
     split: str = field(default="train", metadata={"help": "split whose crops are used"})
+    image_ids: Path | None = field(
+        default=None,
+        metadata={
+            "help": "use the crops of these images of the split only: a file of image ids, one "
+            "per line (the training images of a data set that has one split)",
+            "metavar": "FILE",
+        },
+    )
     by: Literal["prototypes", "confusion"] = field(
         default="prototypes", metadata={"help": "what similarity is measured by"}
     )
@@ -60,6 +68,7 @@ def run(config: DeriveConfig) -> int:
         neighbours=config.neighbours,
         min_similarity=config.min_similarity,
         seed=config.seed,
+        image_ids=config.image_ids,
     )
     text = path.read_text()
     rankings = (yaml.safe_load(text) or {}).get("rankings") or {}

@@ -183,14 +183,16 @@ def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None
 
 def load_splits(config: ClassifyConfig, data: SkippedRecords) -> tuple[Annotations, Annotations]:
     """Training annotations (of the ``--labeled-images`` only, when given) without the withheld
-    classes, test annotations with them marked; both read through ``data``, which counts what
-    their readers skipped."""
+    classes, test annotations (of the ``--test-image-ids`` only) with them marked; both read
+    through ``data``, which counts what their readers skipped."""
     train = data.load(config.data, config.split, image_root=config.images)
     test = data.load(
         config.data, config.test_split, image_root=config.images, classes=train.classes
     )
     if config.labeled_images is not None:
         train = labelled_subset(train, ids_file=config.labeled_images)
+    if config.test_image_ids is not None:
+        test = labelled_subset(test, ids_file=config.test_image_ids)
     if config.withhold:
         train = withhold_classes(train, config.withhold)
         test = mark_withheld(test, config.withhold)
