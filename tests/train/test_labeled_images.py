@@ -47,6 +47,9 @@ def test_detect_train_trains_on_exactly_the_listed_images(
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train_images"] == 3
     assert metrics["train_objects"] == sum(len(image) for image in images)
+    assert metrics["train_classes"] == len(
+        {int(label) for image in images for label in image.labels}
+    )
     assert metrics["label_fraction"] == pytest.approx(3 / len(load_voc(synthetic_root, "train")))
 
 

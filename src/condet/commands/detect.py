@@ -299,5 +299,7 @@ COMMAND = Command(
         ("det_loc_acc@0.5", "det. loc. acc@0.5"),
         ("det_loc_acc@0.7", "det. loc. acc@0.7"),
         ("corloc@0.5", "CorLoc"),
+        ("train_objects", "labelled objects"),
+        ("train_classes", "labelled classes"),
     ),
 )

@@ -116,6 +116,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         metrics |= {
             "train_images": len(labelled),
             "train_objects": labelled.num_objects,
+            "train_classes": sum(count > 0 for count in labelled.object_counts().values()),
             "label_fraction": len(labelled) / len(train)
             if config.labeled_images
             else config.label_fraction,
