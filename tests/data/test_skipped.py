@@ -1,4 +1,4 @@
-"""SkippedRecords: what the readers skipped, counted by kind, said once, listed in a file."""
+"""DataSets: what the readers skipped, counted by kind, said once, listed in a file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from condet.data import DataError, load_coco
-from condet.data.skipped import SkippedRecords
+from condet.data.load import DataSets
 from tests.helpers import make_voc, make_yolo, voc_xml, write_image
 
 GOOD = voc_xml([("cat", (5, 5, 40, 30)), ("dog", (10, 10, 60, 50))])
@@ -22,7 +22,7 @@ def voc_with(tmp_path, **broken):
 
 def test_malformed_xml_skips_its_image(tmp_path, caplog):
     root = voc_with(tmp_path, bad="<annotation><size>")
-    skipped = SkippedRecords()
+    skipped = DataSets()
     with caplog.at_level(logging.WARNING, logger="condet"):
         train = skipped.load(root, "train")
         counts = skipped.report(tmp_path / "run")
@@ -47,7 +47,7 @@ def test_malformed_xml_skips_its_image(tmp_path, caplog):
 def test_missing_image_skips_its_image(tmp_path):
     root = voc_with(tmp_path, lost=GOOD)
     (root / "JPEGImages" / "lost.jpg").unlink()
-    skipped = SkippedRecords()
+    skipped = DataSets()
     skipped.load(root, "train")
     counts = skipped.report(tmp_path / "run")
     assert counts["by_kind"] == {"missing image": 1} and counts["images"] == 1
@@ -57,7 +57,7 @@ def test_missing_image_skips_its_image(tmp_path):
 
 def test_degenerate_box_skips_the_object_and_keeps_the_image(tmp_path):
     root = voc_with(tmp_path, flat=voc_xml([("cat", (5, 5, 40, 30)), ("dog", (20, 9, 20, 40))]))
-    skipped = SkippedRecords()
+    skipped = DataSets()
     train = skipped.load(root, "train")
     counts = skipped.report(tmp_path / "run")
     assert len(train) == 5 and train.num_objects == 9
@@ -80,7 +80,7 @@ def test_coco_missing_image_is_found_at_load_time(tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(DataError, match=r"gone\.jpg: image file not found"):
         load_coco(path)
-    skipped = SkippedRecords()
+    skipped = DataSets()
     (image,) = skipped.load(path)
     assert image.image_id == "1"
     assert skipped.report(None)["by_kind"] == {"missing image": 1}
@@ -88,7 +88,7 @@ def test_coco_missing_image_is_found_at_load_time(tmp_path):
 
 def test_yolo_bad_label_line_skips_its_image(tmp_path):
     data = make_yolo(tmp_path / "yolo", {"a": "0 0.5 0.5 0.2 0.2\n", "b": "zero 0.5\n"}, ["cat"])
-    skipped = SkippedRecords()
+    skipped = DataSets()
     assert len(skipped.load(data, "train")) == 1
     assert skipped.report(None)["by_kind"] == {"malformed annotation": 1}
 
@@ -96,7 +96,7 @@ def test_yolo_bad_label_line_skips_its_image(tmp_path):
 def test_kinds_are_counted_over_every_split_read(tmp_path):
     annotations = {"g": GOOD, "bad": "<annotation>", "flat": voc_xml([("cat", (5, 5, 5, 9))])}
     root = make_voc(tmp_path / "voc", annotations, {"train": ["g", "bad"], "test": ["flat"]})
-    skipped = SkippedRecords()
+    skipped = DataSets()
     train = skipped.load(root, "train")
     skipped.load(root, "test", classes=train.classes)
     skipped.load(root, "train")  # read twice (test split = training split), counted once
@@ -110,7 +110,7 @@ def test_kinds_are_counted_over_every_split_read(tmp_path):
 def test_plural_kinds_in_the_summary(tmp_path, caplog):
     root = voc_with(tmp_path, a="<annotation>", b="<annotation>", c=GOOD)
     (root / "JPEGImages" / "c.jpg").unlink()
-    skipped = SkippedRecords()
+    skipped = DataSets()
     skipped.load(root, "train")
     with caplog.at_level(logging.WARNING, logger="condet"):
         skipped.report(None)
@@ -122,7 +122,7 @@ def test_plural_kinds_in_the_summary(tmp_path, caplog):
 
 def test_strict_raises_naming_the_first_problem_and_the_count(tmp_path):
     root = voc_with(tmp_path, bad="<annotation>", flat=voc_xml([("cat", (5, 5, 5, 9))]))
-    skipped = SkippedRecords(strict=True)
+    skipped = DataSets(strict=True)
     skipped.load(root, "train")
     with pytest.raises(DataError) as error:
         skipped.report(tmp_path / "run")
@@ -133,7 +133,7 @@ def test_strict_raises_naming_the_first_problem_and_the_count(tmp_path):
 
 
 def test_strict_with_one_problem_says_it_is_the_only_one(tmp_path):
-    skipped = SkippedRecords(strict=True)
+    skipped = DataSets(strict=True)
     skipped.load(voc_with(tmp_path, bad="<annotation>"), "train")
     with pytest.raises(DataError, match="the only problem in the data"):
         skipped.report(None)
@@ -143,7 +143,7 @@ def test_clean_data_says_nothing_and_removes_a_stale_listing(tmp_path, caplog):
     run = tmp_path / "run"
     run.mkdir()
     (run / "skipped.txt").write_text("from an earlier run\n")
-    skipped = SkippedRecords(strict=True)
+    skipped = DataSets(strict=True)
     skipped.load(voc_with(tmp_path), "train")
     with caplog.at_level(logging.WARNING, logger="condet"):
         counts = skipped.report(run)

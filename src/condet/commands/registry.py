@@ -76,8 +76,9 @@ class Command:
 def resumed_config_values(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
     """The saved config of the run in ``values["out"]`` (or the default run folder), but for
     whether to resume or restart it, which is the new command line's to say."""
-    # Imported here: it brings Lightning, which building the parser must not load.
-    from condet.runs import resume_config_values
+    # Imported here: the run folder's checkpoints bring torch, which building the parser
+    # must not load.
+    from condet.run_folder import resume_config_values
 
     default = next(f.default for f in dataclasses.fields(config_class) if f.name == "out")
     action = "resume" if values.get("resume") else "restart"

@@ -12,7 +12,8 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.io import ImageReadMode, decode_image, read_file
 
-from condet.data.annotations import Annotations, DataError, ImageAnnotation
+from condet.data.annotations import Annotations, ImageAnnotation
+from condet.data.problems import DataError
 
 
 def decode_rgb(path: str | Path) -> torch.Tensor:

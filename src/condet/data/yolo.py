@@ -23,14 +23,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from condet.data.annotations import (
-    Annotations,
-    DataError,
-    ImageAnnotation,
-    ProblemLog,
-    box_problem,
-    clip_boxes,
-)
+from condet.data.annotations import Annotations, ImageAnnotation
+from condet.data.box_checks import box_problem, clip_boxes
+from condet.data.problems import DataError, ProblemLog
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
