@@ -20,11 +20,10 @@ def run(config: ClassifyConfig) -> int:
     return 0
 
 
-def run_ood(config: ClassifyConfig) -> int:
-    """``run`` for a config that withholds classes."""
+def withholds_classes(config: ClassifyConfig) -> None:
+    """``ood``'s config must withhold classes: they are what it scores."""
     if not config.withhold:
         raise CondetError("condet ood needs --withhold CLASS [CLASS ...]")
-    return run(config)
 
 
 DESCRIPTION = (
@@ -56,6 +55,7 @@ OOD_COMMAND = Command(
     help="train a crop encoder without --withhold classes and score them as unknown",
     description=DESCRIPTION,
     config=ClassifyConfig,
-    run=run_ood,
+    run=run,
     headline=HEADLINE,
+    check=withholds_classes,
 )

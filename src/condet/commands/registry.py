@@ -34,6 +34,9 @@ class Command:
     run: Callable[[Any], int]
     headline: tuple[tuple[str, str], ...] = ()
     output_suffix: str = ""
+    # what this command needs of a config that its config class does not (``ood``, which
+    # shares classify-train's config, needs withheld classes); raises a CondetError
+    check: Callable[[Any], None] | None = None
 
     @property
     def single_file(self) -> bool:
@@ -52,6 +55,8 @@ class Command:
         if self.resumable and (values.get("resume") or values.get("restart")):
             values = resumed_config_values(self.config, values) | values
         config = build_config(self.config, values)
+        if self.check is not None:
+            self.check(config)
         self.check_output(config)
         return config
 

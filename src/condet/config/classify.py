@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from condet.config.training import TrainingOptions
+from condet.options import ConfigError
 from condet.recipes import FAST_PRECISION, recipe_help
 
 # the crop recipe of condet's Aquarium comparison (docs/results.md, "Crop encoders and OOD"):
@@ -149,3 +150,8 @@ class ClassifyConfig(TrainingOptions):
     cache_dir: Path | None = field(
         default=None, metadata={"help": "where crops are cached (default ~/.cache/condet)"}
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.loss in ("ranked", "rince") and self.rankings is None:
+            raise ConfigError(f"--loss {self.loss} needs --rankings FILE (rankings or groups YAML)")

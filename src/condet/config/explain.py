@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from condet.options import SEED_RANGE
+from condet.options import SEED_RANGE, ConfigError
 
 
 @dataclass
@@ -40,3 +40,7 @@ class ExplainConfig:
     seed: int = field(
         default=0, metadata={"help": "seed of random weights (--model X=random)", **SEED_RANGE}
     )
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("name at least one model: --model LABEL=SOURCE")

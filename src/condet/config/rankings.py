@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from condet.options import SEED_RANGE
+from condet.options import SEED_RANGE, ConfigError
 
 
 @dataclass
@@ -43,3 +43,7 @@ class DeriveConfig:
     seed: int = field(
         default=0, metadata={"help": "seed of random weights (--weights random)", **SEED_RANGE}
     )
+
+    def __post_init__(self) -> None:
+        if self.by == "confusion" and self.encoder is None:
+            raise ConfigError("--by confusion needs --encoder, a cross-entropy classify-train run")

@@ -68,7 +68,7 @@ class DetectionDataset(Dataset):
     Args:
         annotations: the split to serve.
         transforms: a callable ``(image, target) -> (image, target)``, e.g.
-            :func:`condet.data.transforms.detection_transforms`.
+            :func:`condet.data.detection_transforms.detection_transforms`.
         include_crowd: keep COCO crowd boxes (flagged in ``iscrowd``).
 
     >>> dataset = DetectionDataset(load_voc("BCCD", "train"))  # doctest: +SKIP

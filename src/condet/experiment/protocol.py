@@ -13,7 +13,7 @@ from typing import Any
 
 from condet.commands import Command, get_command
 from condet.errors import CondetError
-from condet.options import build_config, option_flag, positional_fields
+from condet.options import option_flag, positional_fields
 from condet.yaml_files import read_yaml
 
 
@@ -113,9 +113,11 @@ def plan_runs(
             resolved = _substitute(options, context)
             try:
                 values = positional_values(command, positional) | option_values(command, resolved)
-                # every run's values are checked now, so that a typo in the last run, or in one
-                # --only leaves out, stops the experiment before anything trains
-                build_config(command.config, values)
+                # every run's values are checked now, as the command will check them (types,
+                # ranges, what the options need of each other, the kind of --out), so that a
+                # typo in the last run, or in one --only leaves out, stops the experiment
+                # before anything trains
+                command.build_config(values)
             except CondetError as error:
                 raise CondetError(f"run {name}: {error}") from None
             argv = [*command.name.split(), *map(str, positional), *command_flags(command, resolved)]

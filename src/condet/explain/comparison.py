@@ -18,7 +18,6 @@ from condet.data.crops import ObjectCropDataset
 from condet.data.datasets import continuous_boxes, read_rgb
 from condet.data.load import load_annotations
 from condet.data.normalize import Normalize
-from condet.errors import CondetError
 from condet.explain.detector_cam import detector_cam
 from condet.explain.figures import overlay, save_grid
 from condet.explain.gradcam import backbone_cam, encoder_cam
@@ -42,8 +41,6 @@ def run_explain(config: ExplainConfig) -> Path:
     A ``random`` model is drawn from ``--seed``, so that the picture repeats.
     """
     models = parse_models(config.model)
-    if not models:
-        raise CondetError("name at least one model: --model LABEL=SOURCE")
     annotations = load_annotations(config.data, config.split, skip_invalid=True)
     method, count, out = config.method, config.images, config.out
     if config.kind == "encoder":

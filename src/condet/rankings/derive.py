@@ -56,8 +56,6 @@ def run_rankings_derive(config: DeriveConfig) -> Path:
                 encode(model, crops.crops, normalize), crops.labels, len(classes)
             )
     else:
-        if config.by == "confusion":
-            raise CondetError("--by confusion needs --encoder, a cross-entropy classify-train run")
         model = build_backbone(config.backbone, config.weights, config.seed)
         features = embed(model, crops.crops, 256, torch.device("cpu"))
         similarity = prototype_similarity(features, crops.labels, len(classes))

@@ -159,9 +159,7 @@ class ClassifyModule(L.LightningModule):
 def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None:
     """The loss's rank matrix: ranked (rankings file, ``r``), RINCE (groups file), else None."""
     if config.loss in ("supcon", "ce"):
-        return None
-    if config.rankings is None:
-        raise CondetError(f"--loss {config.loss} needs --rankings FILE (rankings or groups YAML)")
+        return None  # the config has made sure the other losses name their --rankings
     if config.loss == "rince":
         matrix = rank_matrix_from_groups(classes, load_groups(config.rankings))
     else:

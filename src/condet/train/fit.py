@@ -9,7 +9,7 @@ seeded batch sampler and its resumable loader, seed every generator, build the m
 Seeding comes after the data and before the module: decoding may or may not draw random
 numbers (a cache hit does not), and the initial weights must not depend on that. The data
 order and augmentations have their own seeds (:class:`~condet.train.batches.StepBatchSampler`,
-:class:`~condet.data.transforms.TwoViews`), so they do not depend on it either.
+:class:`~condet.data.views.TwoViews`), so they do not depend on it either.
 """
 
 from __future__ import annotations

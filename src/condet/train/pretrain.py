@@ -112,7 +112,7 @@ def pretraining_images(
 ) -> tuple[ImageTensors | ObjectCropDataset, dict[str, Any]]:
     """The training images as uint8 squares of ``storage_size``, decoded once and cached, and
     what reading the data set skipped (reported into ``run`` before anything is decoded, see
-    :class:`~condet.data.skipped.DataSets`; a plain image folder skips nothing)."""
+    :class:`~condet.data.load.DataSets`; a plain image folder skips nothing)."""
     cache_dir = config.cache_dir or default_cache_dir()
     data = DataSets(config.strict, cache_dir, progress=config.progress)
     if config.crops:
