@@ -220,23 +220,15 @@ def cpu_model(cpuinfo_path: Path = Path("/proc/cpuinfo")) -> str:
 def git_commit() -> str | None:
     """The commit of the condet checkout in use (None for an installed package)."""
     source = Path(condet.__file__).resolve().parent
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=source, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    return commit + ("-dirty" if dirty else "")

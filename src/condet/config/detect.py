@@ -12,7 +12,7 @@ from condet.options import ConfigError
 from condet.recipes import FAST_PRECISION, recipe_help
 
 # torchvision's Faster R-CNN reference sizes (its detection reference scripts' defaults)
-_REFERENCE_SIZES = {
+REFERENCE_SIZES: dict[str, int] = {
     "min_size": 800,
     "max_size": 1333,
     "smallest_stride": 4,
@@ -37,8 +37,8 @@ DETECT_RECIPES: dict[str, dict[str, Any]] = {
         "roi_samples": 128,
         "precision": FAST_PRECISION,
     },
-    "gpu": _REFERENCE_SIZES | {"precision": FAST_PRECISION},
-    "reference": _REFERENCE_SIZES | {"precision": "32-true"},
+    "gpu": REFERENCE_SIZES | {"precision": FAST_PRECISION},
+    "reference": REFERENCE_SIZES | {"precision": "32-true"},
 }
 
 

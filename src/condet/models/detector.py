@@ -27,7 +27,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from condet.config.detect import DETECT_RECIPES
+from condet.config.detect import DETECT_RECIPES, REFERENCE_SIZES
 from condet.models.backbones import Backbone, BackboneError, build_backbone, input_normalization
 from condet.models.float32_heads import Float32BoxPredictor, Float32RPNHead
 from condet.models.frozen_norm import FrozenBatchNorm2d
@@ -204,18 +204,13 @@ def build_detector(
 
 
 # What a saved config without one of these keys was built with: build_detector's defaults
-# before they became detect-train's (torchvision's sizes, random weights).
+# before they became detect-train's (random weights, torchvision's reference sizes).
 SAVED_BEFORE: dict[str, Any] = {
     "weights": "random",
     "trainable_stages": None,
     "norm": "auto",
     "class_agnostic": False,
-    "min_size": 800,
-    "max_size": 1333,
-    "smallest_stride": 4,
-    "fpn_channels": 256,
-    "proposals": 1000,
-    "roi_samples": 512,
+    **REFERENCE_SIZES,
 }
 DETECTOR_KEYS = (
     "backbone",
