@@ -19,7 +19,7 @@ from condet.data.annotations import Annotations
 from condet.data.cache import default_cache_dir
 from condet.data.coco import load_coco
 from condet.data.decode_check import DecodeCheck
-from condet.data.problems import DataError, DataProblem, problem_warnings_off, report_skipped
+from condet.data.problems import DataError, problem_warnings_off, report_skipped
 from condet.data.voc import load_voc
 from condet.data.yolo import load_yolo
 
@@ -106,11 +106,6 @@ class DataSets:
             )
         self.loaded.setdefault(annotations.source, annotations)
         return annotations
-
-    @property
-    def problems(self) -> list[DataProblem]:
-        """Every record skipped in the data sets read so far."""
-        return [problem for split in self.loaded.values() for problem in split.problems]
 
     def report(self, run: Path | None) -> dict[str, Any]:
         """Raise (``strict``) or report what was skipped, into ``run/skipped.txt``; the counts

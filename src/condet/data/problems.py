@@ -25,6 +25,7 @@ from condet.errors import CondetError
 from condet.io import write_text_atomic
 
 if TYPE_CHECKING:
+    # for annotations only: the annotations module imports this one (a split keeps its problems)
     from condet.data.annotations import Annotations
 
 logger = logging.getLogger("condet")
