@@ -152,6 +152,7 @@ class ClassifyConfig(TrainingOptions):
     )
 
     def __post_init__(self) -> None:
+        """Fill the recipe's options; refuse a ranked or RINCE loss without its file."""
         super().__post_init__()
         if self.loss in ("ranked", "rince") and self.rankings is None:
             raise ConfigError(f"--loss {self.loss} needs --rankings FILE (rankings or groups YAML)")

@@ -256,6 +256,8 @@ class DetectConfig(TrainingOptions):
     )
 
     def __post_init__(self) -> None:
+        """Fill the recipe's options and the semi-supervised method's paper defaults; refuse
+        offline pseudo-labels without the detector that makes them."""
         super().__post_init__()
         if self.semi == "pseudo-labels" and self.teacher is None:
             raise ConfigError(

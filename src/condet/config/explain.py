@@ -42,5 +42,6 @@ class ExplainConfig:
     )
 
     def __post_init__(self) -> None:
+        """Refuse a picture of no model."""
         if not self.model:
             raise ConfigError("name at least one model: --model LABEL=SOURCE")

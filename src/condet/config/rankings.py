@@ -45,5 +45,6 @@ class DeriveConfig:
     )
 
     def __post_init__(self) -> None:
+        """Refuse confusions without the classifier that makes them."""
         if self.by == "confusion" and self.encoder is None:
             raise ConfigError("--by confusion needs --encoder, a cross-entropy classify-train run")
