@@ -22,15 +22,7 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
 from condet.data import DetectionDataset, ObjectCropDataset, load_coco, load_voc, load_yolo
-
-
-def timed(function, repeats: int = 3):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+from timing import timed
 
 
 def main() -> None:
@@ -49,7 +41,7 @@ def main() -> None:
         ),
     }
     for name, reader in readers.items():
-        seconds, annotations = timed(reader)
+        seconds, annotations = timed(reader, repeats=3)
         print(
             f"{name:<28}{len(annotations):>6} images {annotations.num_objects:>6} boxes "
             f"{seconds * 1000:>8.1f} ms"

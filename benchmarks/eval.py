@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import io
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from condet.evaluation.detection import voc_ap
 # The devkit reference is the one the tests check voc_ap against; import it from there.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.evaluation.test_detection import devkit_per_class
+from timing import timed
 
 
 def synthetic_detections(images: int, classes: int, per_image: int, seed: int = 0):
@@ -69,12 +69,6 @@ def pycocotools_ap(gts, dets):
         evaluation.accumulate()
         evaluation.summarize()
     return evaluation.stats[:6]
-
-
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
 
 
 def main() -> None:

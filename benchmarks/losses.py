@@ -14,7 +14,7 @@ forward + backward on CPU, and ``torch.cuda.max_memory_allocated`` on CUDA.
 
     python benchmarks/losses.py                   # N = 256, 1024; V = 2, D = 128, C = 20, r = 3
     python benchmarks/losses.py --device cuda
-    python benchmarks/losses.py --tune-allocator  # as condet's commands run (condet.runtime)
+    python benchmarks/losses.py --tune-allocator  # as condet's commands run (condet.allocator)
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from collections.abc import Callable
 
 import torch
 
+from condet.allocator import tune_cpu_allocator
 from condet.losses import ranked_infonce_loss, supcon_loss
-from condet.runtime import tune_cpu_allocator
+from timing import synchronize
 
 TEMPERATURES = [0.1, 0.2, 0.4]
 
@@ -122,11 +123,6 @@ def contenders(rank_matrix) -> dict[str, Callable]:
     }
 
 
-def synchronize(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def step(loss_fn, features, labels) -> None:
     features.grad = None
     loss_fn(features, labels).backward()
@@ -142,10 +138,10 @@ def time_all(names, size, args) -> dict[str, float]:
         for name in names:
             if name.endswith("(loop reference)") and repeat >= args.loop_repeats:
                 continue
-            synchronize(args.device)
+            synchronize()
             start = time.perf_counter()
             step(functions[name], features, labels)
-            synchronize(args.device)
+            synchronize()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 

@@ -19,11 +19,11 @@ The detector is a ``detect-train`` run (``--checkpoint``), or the default detect
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -31,13 +31,14 @@ import torch
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as F
 
-from condet.commands.detect import DetectConfig
+from condet.allocator import tune_cpu_allocator
+from condet.config.detect import DetectConfig
 from condet.data.load import load_annotations
 from condet.data.synthetic import generate_synthetic
 from condet.inference import export_detector, load_detector
 from condet.models.detector import detector_from_config
 from condet.recipes import cpu_has_bf16
-from condet.runtime import tune_cpu_allocator
+from timing import images_per_second
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from detect import load_average, machine
@@ -72,13 +73,10 @@ def onnx_runtime(onnx_path: Path, threads: int) -> Callable[[Path], None]:
     return predict
 
 
-def images_per_second(predict: Callable[[Path], None], files: Sequence[Path], warmup: int) -> float:
-    for path in files[:warmup]:
-        predict(path)
-    start = time.perf_counter()
-    for path in files:
-        predict(path)
-    return len(files) / (time.perf_counter() - start)
+def one_file_a_step(predict: Callable[[Path], None], files: Sequence[Path]) -> Callable[[], None]:
+    """A step for :func:`timing.images_per_second`: ``predict`` on the next file, round."""
+    paths = itertools.cycle(files)
+    return lambda: predict(next(paths))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -121,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for repeat in range(args.repeats):
             names = list(ways)[repeat % len(ways) :] + list(ways)[: repeat % len(ways)]
             for name in names:
-                figures[name].append(images_per_second(ways[name], files, args.warmup))
+                step = one_file_a_step(ways[name], files)
+                figures[name].append(images_per_second(step, args.warmup, len(files), 1))
                 print(
                     f"  repeat {repeat + 1}: {name:<14} {figures[name][-1]:.2f} img/s", flush=True
                 )

@@ -28,13 +28,15 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from condet.commands.pretrain import PretrainConfig
-from condet.data.images import ImageTensors, default_cache_dir, image_paths
+from condet.allocator import tune_cpu_allocator
+from condet.config.pretrain import PretrainConfig
+from condet.data.cache import default_cache_dir
+from condet.data.images import ImageTensors, image_paths
 from condet.losses import NTXentLoss
 from condet.models.backbones import build_backbone
 from condet.models.heads import ProjectionHead
-from condet.runtime import tune_cpu_allocator
-from condet.train.pretrain import pretrain
+from condet.train.pretrain import run_pretrain
+from timing import images_per_second_between
 
 
 class StepTimer(L.Callback):
@@ -45,12 +47,6 @@ class StepTimer(L.Callback):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         self.starts.append(time.perf_counter())
-
-
-def images_per_second(starts: list[float], warmup: int, batch_size: int) -> float:
-    """Training images (pairs of views) per second between the warm-up and the last step."""
-    steps = len(starts) - 1 - warmup
-    return steps * batch_size / (starts[-1] - starts[warmup])
 
 
 def run_condet(args, data: Path) -> float:
@@ -66,8 +62,8 @@ def run_condet(args, data: Path) -> float:
             accelerator="gpu" if args.device == "cuda" else "cpu", precision=args.precision,
             cache_dir=args.cache_dir,
         )  # fmt: skip
-        pretrain(config, callbacks=[timer])
-    return images_per_second(timer.starts, args.warmup, args.batch_size)
+        run_pretrain(config, callbacks=[timer])
+    return images_per_second_between(timer.starts, args.warmup, args.batch_size)
 
 
 def run_lightly(args, data: Path) -> float:
@@ -99,7 +95,7 @@ def run_lightly(args, data: Path) -> float:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return images_per_second(starts, args.warmup, args.batch_size)
+    return images_per_second_between(starts, args.warmup, args.batch_size)
 
 
 def run_bare(args) -> float:
@@ -124,7 +120,7 @@ def run_bare(args) -> float:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return images_per_second(starts, args.warmup, args.batch_size)
+    return images_per_second_between(starts, args.warmup, args.batch_size)
 
 
 def main() -> None:

@@ -33,13 +33,10 @@ from condet.data.images import ImageTensors
 from condet.data.pool import image_pool
 from condet.evaluation.features import embed
 from condet.models.backbones import build_backbone
-from condet.runs import cpu_model, git_commit
+from condet.run_folder import cpu_model, git_commit
 from condet.selection import kcenter_greedy, typiclust, typiclust_clusters
 from condet.selection.typiclust import MAX_CLUSTERS
-
-
-def load() -> str:
-    return "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
+from timing import load_average
 
 
 def embedding_speed(shared: Path) -> None:
@@ -49,7 +46,7 @@ def embedding_speed(shared: Path) -> None:
     decoding = time.perf_counter() - start
     print(
         f"decode {len(pool)} Aquarium train images to 224 px (1 process): "
-        f"{len(pool) / decoding:.1f} img/s ({load()})"
+        f"{len(pool) / decoding:.1f} img/s ({load_average()})"
     )
     backbone = build_backbone("efficientnet_lite0", "imagenet")
     for threads in (1, 2):
@@ -61,7 +58,7 @@ def embedding_speed(shared: Path) -> None:
         print(
             f"embed with efficientnet_lite0 (imagenet), {threads} thread(s): "
             f"{len(images) / seconds:.1f} img/s, {seconds:.1f} s for {len(images)} "
-            f"-> {tuple(features.shape)} ({load()})"
+            f"-> {tuple(features.shape)} ({load_average()})"
         )
 
 
@@ -93,7 +90,7 @@ def choosing_cost(sizes: list[int], budgets: list[int], kind: str) -> None:
             kcenter = time.perf_counter() - start
             print(
                 f"| {size} | {budget} | {kmeans:.1f} s ({clusters_wanted}) | {picks:.1f} s | "
-                f"{kmeans + picks:.1f} s | {kcenter:.1f} s |  ({load()})",
+                f"{kmeans + picks:.1f} s | {kcenter:.1f} s |  ({load_average()})",
                 flush=True,
             )
 
@@ -108,7 +105,7 @@ def main() -> None:
     logging.getLogger("condet").setLevel(logging.ERROR)
     print(
         f"{cpu_model()}, {os.cpu_count()} CPUs, commit {git_commit()}, torch "
-        f"{torch.__version__} ({load()})"
+        f"{torch.__version__} ({load_average()})"
     )
     if not args.skip_embedding:
         embedding_speed(Path(os.environ.get("CONDET_SHARED_DATA", "../shared/data")))

@@ -16,12 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-from condet.runs import read_metrics
+from condet.run_folder import read_training_log
 
 
 def curve(run: Path) -> list[dict[str, float]]:
     """``[{step, AP50, mean_iou, cpu_min, wall_min}]`` at each evaluation of ``run``."""
-    rows = read_metrics(run)
+    rows = read_training_log(run)
     times = {
         int(row["step"]): (float(row["time/cpu_s"]), float(row["time/wall_s"]))
         for row in rows

@@ -16,6 +16,7 @@ BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "detect.py"
 def test_detect_benchmark_runs(
     synthetic_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARK.parent))  # its sibling modules, as when run
     spec = importlib.util.spec_from_file_location("benchmark_detect", BENCHMARK)
     assert spec is not None and spec.loader is not None
     benchmark = importlib.util.module_from_spec(spec)

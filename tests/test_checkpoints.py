@@ -18,11 +18,11 @@ from condet.checkpoints import (
     resume_checkpoint,
 )
 from condet.cli import main
-from condet.commands.pretrain import PretrainConfig
+from condet.config.pretrain import PretrainConfig
 from condet.errors import CondetError
 from condet.options import build_config
-from condet.runs import write_run_info
-from condet.train.common import AtomicCheckpointIO
+from condet.run_folder import write_run_info
+from condet.train.trainer import AtomicCheckpointIO
 
 
 def save(path, step):

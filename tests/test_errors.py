@@ -147,11 +147,16 @@ def test_a_malformed_rankings_file_is_one_line(cats_and_dogs, tmp_path, capsys):
 
 def test_a_malformed_protocol_is_one_line(tmp_path, capsys):
     protocol = tmp_path / "protocol.yaml"
-    protocol.write_text("name: broken\nruns: [\n")
+    protocol.write_text(MALFORMED_YAML)
     assert main(["experiment", str(protocol), "--out", str(tmp_path / "out")]) == 1
-    line = one_error_line(capsys)
-    assert line.startswith(f"{protocol}: ")
-    assert "line 3, column 1" in line and "expected the node content" in line
+    assert one_error_line(capsys) == f"{protocol}: {YAML_PROBLEM}"
+
+
+def test_a_malformed_yolo_data_yaml_is_one_line(tmp_path, capsys):
+    data_yaml = tmp_path / "data.yaml"
+    data_yaml.write_text(MALFORMED_YAML)
+    assert main(["data", "check", str(data_yaml)]) == 1
+    assert one_error_line(capsys) == f"{data_yaml}: {YAML_PROBLEM}"
 
 
 def evaluate_features_argv(data: Path, weights: Path, out: Path) -> list[str]:
@@ -280,7 +285,10 @@ OUT_OF_RANGE = [
     (["classify-train", "--r", "0"], "--r must be at least 1, got 0"),
     (["pretrain", "--max-steps", "-2"], "--max-steps must be at least 0 or -1, got -2"),
     (["pretrain", "--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
-    (["explain", "data", "--images", "0"], "--images must be at least 1, got 0"),
+    (
+        ["explain", "data", "--model", "a=random", "--images", "0"],
+        "--images must be at least 1, got 0",
+    ),
     (["data", "synth", "out", "--size", "0"], "--size must be at least 4, got 0"),
 ]
 

@@ -117,20 +117,29 @@ def test_protocol_errors(tmp_path, change, message):
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("run", "options", "message"),
     [
-        ({"lr": "fast"}, "run enc-s3: option lr must be float, got 'fast'"),
-        ({"lr": -1}, "run enc-s3: --lr must be above 0, got -1"),
-        ({"batch-size": 0}, "run enc-s3: --batch-size must be at least 1, got 0"),
-        ({"loss": "magic"}, "run enc-s3: option loss must be one of supcon, rince, ranked, ce"),
-        ({"bogus": 1}, "run enc-s3: condet ood has no option --bogus"),
+        (1, {"lr": "fast"}, "run enc-s3: option lr must be float, got 'fast'"),
+        (1, {"lr": -1}, "run enc-s3: --lr must be above 0, got -1"),
+        (1, {"batch-size": 0}, "run enc-s3: --batch-size must be at least 1, got 0"),
+        (1, {"loss": "magic"}, "run enc-s3: option loss must be one of supcon, rince, ranked, ce"),
+        (1, {"bogus": 1}, "run enc-s3: condet ood has no option --bogus"),
+        # what options need of each other, and what a command needs of its config
+        (1, {"withhold": []}, "run enc-s3: condet ood needs --withhold CLASS [CLASS ...]"),
+        (
+            1,
+            {"loss": "ranked"},
+            "run enc-s3: --loss ranked needs --rankings FILE (rankings or groups YAML)",
+        ),
+        (2, {"model": []}, "run cam: name at least one model: --model LABEL=SOURCE"),
     ],
 )
-def test_every_run_is_checked_when_the_protocol_is_planned(tmp_path, options, message):
-    """Types and ranges of every run, before any runs: a wrong value in a later run was found
-    only when that run started, after the earlier ones trained (issue 32)."""
+def test_every_run_is_checked_when_the_protocol_is_planned(tmp_path, run, options, message):
+    """Every run's options, before any runs, as its command will check them: a wrong value in
+    a later run was found only when that run started, after the earlier ones trained (issues 32
+    and 31)."""
     protocol = copy.deepcopy(PROTOCOL)
-    protocol["runs"][1]["options"] |= options  # enc, run for seeds 3 and 4
+    protocol["runs"][run]["options"] |= options  # enc runs for seeds 3 and 4
     with pytest.raises(CondetError) as error:
         plan_runs(protocol, tmp_path, data="/d")
     assert str(error.value) == message

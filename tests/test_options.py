@@ -10,7 +10,7 @@ from typing import Literal
 
 import pytest
 
-from condet.commands import COMMANDS
+from condet.cli import ALL_COMMANDS
 from condet.options import (
     ConfigError,
     add_config_arguments,
@@ -128,7 +128,7 @@ def test_values_in_range_and_the_special_ones_pass():
 def test_every_number_a_command_takes_has_a_range():
     """A new numeric option without bounds would let ``--epochs 0``-like requests through."""
     unbounded = []
-    for command in COMMANDS:
+    for command in ALL_COMMANDS:
         hints = typing.get_type_hints(command.config)
         for spec in dataclasses.fields(command.config):
             base = hints[spec.name]

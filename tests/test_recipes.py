@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from condet import recipes
-from condet.commands.classify import ClassifyConfig
-from condet.commands.detect import DETECT_RECIPES, DetectConfig
-from condet.commands.pretrain import PretrainConfig
+from condet.config.classify import ClassifyConfig
+from condet.config.detect import DETECT_RECIPES, DetectConfig
+from condet.config.pretrain import PretrainConfig
 from condet.options import ConfigError, build_config
 
 

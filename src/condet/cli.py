@@ -13,10 +13,15 @@ import typing
 from collections.abc import Sequence
 
 import condet
+from condet.allocator import tune_cpu_allocator
 from condet.commands import COMMANDS, GROUPS, Command
 from condet.errors import CondetError
+from condet.experiment.commands import DEMO_COMMAND, EXPERIMENT_COMMAND
 from condet.options import add_config_arguments, given_values
-from condet.runtime import tune_cpu_allocator
+
+# Every command, in the order ``condet --help`` lists them: the demo first, the commands a
+# protocol runs, then the experiment that runs them.
+ALL_COMMANDS: tuple[Command, ...] = (DEMO_COMMAND, *COMMANDS, EXPERIMENT_COMMAND)
 
 
 class UsageError(CondetError):
@@ -50,7 +55,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of every command in :data:`condet.commands.COMMANDS`, with its groups."""
+    """The parser of every command in :data:`ALL_COMMANDS`, with its groups."""
     common = _common_options()
     parser = _Parser(
         prog="condet",
@@ -60,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"condet {condet.__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}
-    for command in COMMANDS:
+    for command in ALL_COMMANDS:
         *group, name = command.name.split()
         adding = commands
         if group:

@@ -21,13 +21,13 @@ from torchvision.transforms.v2 import functional as F
 from torchvision.utils import draw_bounding_boxes
 from tqdm.auto import tqdm
 
-from condet.data.annotations import DataError
+from condet.data.problems import DataError
 from condet.data.yolo import IMAGE_SUFFIXES
 from condet.errors import CondetError
 from condet.io import atomic_path, write_text_atomic
 from condet.models.detector import detector_from_config
 from condet.models.weights import load_weights
-from condet.runs import missing_model
+from condet.run_folder import missing_model
 
 logger = logging.getLogger("condet")
 

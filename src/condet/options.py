@@ -32,11 +32,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-
 from condet.errors import CondetError
-from condet.io import write_text_atomic
-from condet.yaml_problems import yaml_problem
+from condet.yaml_files import YamlFileError, read_yaml
 
 Config = TypeVar("Config")
 
@@ -128,11 +125,9 @@ def given_values(
 def load_config_file(config_class: type, path: Path) -> dict[str, Any]:
     """The mapping in a YAML config file, checked against the fields of ``config_class``."""
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: {yaml_problem(error)}") from None
+        document = read_yaml(path, "config file")
+    except YamlFileError as error:
+        raise ConfigError(str(error)) from None
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -216,14 +211,8 @@ def _number(value: float) -> str:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """Plain YAML-able values (paths as strings)."""
+    """Plain YAML-able values (paths as strings), as ``config.yaml`` holds them."""
     return {field.name: _plain(getattr(config, field.name)) for field in dataclasses.fields(config)}
-
-
-def write_config_yaml(path: Path, config: Any) -> None:
-    """The resolved ``config`` as YAML at ``path``, so that the run can be repeated."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def _plain(value: Any) -> Any:

@@ -7,20 +7,20 @@ import dataclasses
 
 import pytest
 
-from condet.cli import build_parser
+from condet.cli import ALL_COMMANDS, build_parser
 from condet.commands import COMMANDS, get_command
-from condet.commands.classify import ClassifyConfig
+from condet.config.classify import ClassifyConfig
 from condet.errors import CondetError
 from condet.experiment import plan_runs
 from condet.options import is_required, option_flag, positional_fields
 from tests.helpers import subcommand_paths
 
-NAMES = [command.name for command in COMMANDS]
+NAMES = [command.name for command in ALL_COMMANDS]
 
 
 def test_every_command_has_a_config_and_a_run():
     assert len(set(NAMES)) == len(NAMES)
-    for command in COMMANDS:
+    for command in ALL_COMMANDS:
         assert dataclasses.is_dataclass(command.config), command.name
         assert callable(command.run) and command.help and command.description, command.name
     assert get_command("data synth").name == "data synth"
@@ -34,9 +34,18 @@ def test_the_parser_lists_every_command():
     assert paths - set(NAMES) == {"data", "rankings"}
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_command_accepts_a_config_file(name, tmp_path):
-    command = get_command(name)
+def test_the_protocol_commands_are_the_experiments_own():
+    """``experiment`` and ``demo`` run protocols, so a protocol cannot run them: they are not
+    in the registry the experiment looks commands up in."""
+    protocol_runners = {command.name for command in ALL_COMMANDS} - {c.name for c in COMMANDS}
+    assert protocol_runners == {"experiment", "demo"}
+    with pytest.raises(CondetError, match="unknown command 'experiment'"):
+        get_command("experiment")
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS, ids=lambda command: command.name)
+def test_every_command_accepts_a_config_file(command, tmp_path):
+    name = command.name
     positional = positional_fields(command.config)
     required = [
         option_flag(f.name)
@@ -51,7 +60,7 @@ def test_every_command_accepts_a_config_file(name, tmp_path):
 
 
 def test_resumable_commands_are_those_with_a_resume_option():
-    resumable = {command.name for command in COMMANDS if command.resumable}
+    resumable = {command.name for command in ALL_COMMANDS if command.resumable}
     assert resumable == {"pretrain", "detect-train", "classify-train", "ood"}
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from condet.data import Annotations, DataError, load_voc, load_yolo, parse_coco_json
-from condet.data.annotations import EDGE_TOLERANCE_PX
+from condet.data.box_checks import EDGE_TOLERANCE_PX
 from tests.data.test_coco import coco_text
 from tests.helpers import make_voc, make_yolo, voc_xml
 

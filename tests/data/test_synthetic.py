@@ -7,12 +7,7 @@ import pytest
 import yaml
 
 from condet.data import SYNTHETIC_CLASSES, generate_synthetic, load_voc
-from condet.data.synthetic import (
-    SHAPE_FAMILIES,
-    SYNTHETIC_RANKINGS,
-    _place_object,
-    render_scene,
-)
+from condet.data.shapes import SHAPE_FAMILIES, SYNTHETIC_RANKINGS, _place_object, render_scene
 from condet.errors import CondetError
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from condet.data import VOC_CLASSES, DataError, load_voc, parse_voc_xml
-from condet.data.voc import read_split_ids, voc_split_names, write_voc_xml
+from condet.data.voc import read_split_ids, voc_split_names
+from condet.data.writers import write_voc_xml
 from tests.helpers import make_voc, voc_xml
 
 BCCD_CLASSES = ["Platelets", "RBC", "WBC"]

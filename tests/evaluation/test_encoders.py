@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from condet.data.transforms import Normalize
+from condet.data.normalize import Normalize
 from condet.evaluation.encoders import (
     crop_mean_std,
     encode,

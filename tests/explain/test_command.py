@@ -86,7 +86,7 @@ def test_explain_command_puts_detectors_side_by_side_with_their_boxes(
         drawn.update(rows=rows, titles=titles, boxes=boxes)
         return save_grid(rows, titles, path, title, boxes)
 
-    monkeypatch.setattr("condet.explain.command.save_grid", save_grid_spy)
+    monkeypatch.setattr("condet.explain.comparison.save_grid", save_grid_spy)
     out = tmp_path / "detectors.png"
     argv = ["explain", str(data), "--kind", "detector", "--method", method, "--images", "2"]
     argv += ["--model", f"trained={trained_run}", "--model", f"untrained={untrained_run}"]
@@ -111,24 +111,23 @@ def test_explain_command_without_a_detector_is_one_line_error(detector_runs, tmp
 
 
 def test_random_backbones_are_drawn_from_the_seed(synthetic_root, tmp_path, monkeypatch):
-    from condet.explain.command import explain
+    from condet.config.explain import ExplainConfig
+    from condet.explain.comparison import run_explain
+    from condet.options import build_config
 
     drawn = record_manual_seeds(monkeypatch)
 
     def picture(seed: int, name: str) -> bytes:
-        models = [("a", "random"), ("b", "random")]
-        out = explain(
-            synthetic_root,
-            "test",
-            models,
-            "backbone",
-            tmp_path / name,
-            backbone="resnet18",
-            count=1,
-            size=64,
-            seed=seed,
-        )
-        return out.read_bytes()
+        values = {
+            "data": synthetic_root,
+            "model": ["a=random", "b=random"],
+            "backbone": "resnet18",
+            "images": 1,
+            "size": 64,
+            "seed": seed,
+            "out": tmp_path / name,
+        }
+        return run_explain(build_config(ExplainConfig, values)).read_bytes()
 
     assert picture(5, "a.png") == picture(5, "b.png")
     assert drawn == [5, 5, 5, 5]

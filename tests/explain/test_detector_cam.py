@@ -16,7 +16,7 @@ from tests.helpers import hook_count
 def test_detector_heatmap_covers_the_image():
     torch.manual_seed(0)
     detector = build_detector(
-        "mobilenet_v3_large", 2, weights="random", min_size=128, max_size=128
+        num_classes=2, backbone="mobilenet_v3_large", weights="random", min_size=128, max_size=128
     ).eval()
     image = torch.rand(3, 96, 128)
     hooks = hook_count(detector)

@@ -110,12 +110,14 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_two_processes_match_one():
-    # one process group for all losses: starting processes costs seconds each time
+    # one process group for all losses: starting processes costs seconds each time; the
+    # workers assert (check_loss), and spawn raises when one of them fails
     mp.spawn(worker, args=(free_port(), list(LOSSES)), nprocs=WORLD_SIZE, join=True)
 
 
 @pytest.mark.slow
 def test_unequal_batches_are_an_error_not_a_hang():
+    # the workers expect the error (unequal_worker); spawn raises when one of them fails
     mp.spawn(unequal_worker, args=(free_port(),), nprocs=WORLD_SIZE, join=True)
 
 

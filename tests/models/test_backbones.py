@@ -6,6 +6,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from condet.models import BACKBONES, BackboneError, build_backbone, save_backbone
+from condet.models.weights import WeightsError
 
 
 @pytest.mark.parametrize(
@@ -199,14 +200,12 @@ class TestErrors:
         torch.save(
             {"weights": torch.zeros(1), "model": torch.nn.Linear(2, 2)}, tmp_path / "obj.pth"
         )
-        with pytest.raises(
-            BackboneError, match="weights_only=True, so pickled objects are refused"
-        ):
+        with pytest.raises(WeightsError, match="weights_only=True, so pickled objects are refused"):
             build_backbone("resnet18", tmp_path / "obj.pth")
 
     def test_corrupt_safetensors(self, tmp_path):
         (tmp_path / "bad.safetensors").write_bytes(b"garbage")
-        with pytest.raises(BackboneError, match="not a readable safetensors file"):
+        with pytest.raises(WeightsError, match="not a readable safetensors file"):
             build_backbone("resnet18", tmp_path / "bad.safetensors")
 
     def test_imagenet_without_internet_is_one_clear_error(self, monkeypatch):

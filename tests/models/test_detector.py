@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+import copy
+import inspect
+
 import pytest
 import torch
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from condet.config.detect import DetectConfig
 from condet.models import build_backbone
 from condet.models.detector import (
+    DETECTOR_KEYS,
     build_detector,
     freeze_batchnorm,
     freeze_stages,
     pyramid_stages,
 )
+from condet.options import build_config
 
 
 @pytest.mark.parametrize(
@@ -57,7 +63,7 @@ def build_backbone_network_state(name: str) -> dict[str, torch.Tensor]:
 
 
 def test_lite_imagenet_detector_freezes_stem_and_batchnorm_and_normalises_as_lite():
-    detector = build_detector("efficientnet_lite0", 3, weights="imagenet")
+    detector = build_detector(num_classes=3, backbone="efficientnet_lite0", weights="imagenet")
     body = detector.backbone.body
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in body.modules())
     frozen = [
@@ -98,7 +104,9 @@ def test_efficientnet_b1_weights_from_a_local_torchvision_file(tmp_path):
     torch.nn.init.normal_(network.features[0][0].weight)
     torch.save(network.state_dict(), tmp_path / "efficientnet_b1_rwightman-bac287d4.pth")
     detector = build_detector(
-        "efficientnet_b1", 3, weights=tmp_path / "efficientnet_b1_rwightman-bac287d4.pth"
+        num_classes=3,
+        backbone="efficientnet_b1",
+        weights=tmp_path / "efficientnet_b1_rwightman-bac287d4.pth",
     )
     stem = detector.backbone.body["0"][0].weight
     torch.testing.assert_close(stem, network.features[0][0].weight)
@@ -122,20 +130,23 @@ def test_freeze_stages_like_torchvision(trainable, frozen):
 def test_freeze_batchnorm_keeps_the_statistics():
     backbone = build_backbone("resnet18")
     backbone.body.bn1.running_mean.fill_(0.5)
-    reference = backbone.eval()(torch.randn(1, 3, 64, 64)).detach()
-    torch.manual_seed(0)
-    images = torch.randn(1, 3, 64, 64)
-    expected = backbone(images)
+    images = torch.randn(2, 3, 64, 64)
+    with_statistics = backbone.eval()(images).detach()
+    # in training mode BatchNorm would normalise by the batch instead (a copy: it also updates
+    # the running statistics)
+    with_batch = copy.deepcopy(backbone).train()(images).detach()
+    assert not torch.allclose(with_batch, with_statistics, rtol=1e-2, atol=1e-2)
     freeze_batchnorm(backbone)
     assert isinstance(backbone.body.bn1, FrozenBatchNorm2d)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules())
-    torch.testing.assert_close(backbone.train()(images), expected, rtol=1e-4, atol=1e-4)
-    assert reference.shape == expected.shape
+    torch.testing.assert_close(backbone.train()(images), with_statistics, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large", "efficientnet_b0"])
 def test_detector_trains_and_predicts(name):
-    detector = build_detector(name, num_classes=3, min_size=128, max_size=128)
+    detector = build_detector(
+        num_classes=3, backbone=name, weights="random", min_size=128, max_size=128
+    )
     images = [torch.rand(3, 100, 120), torch.rand(3, 90, 110)]
     targets = [
         {"boxes": torch.tensor([[10.0, 10.0, 60.0, 70.0]]), "labels": torch.tensor([2])},
@@ -150,7 +161,9 @@ def test_detector_trains_and_predicts(name):
 
 
 def test_class_agnostic_detector_has_one_object_class():
-    detector = build_detector("resnet18", num_classes=20, class_agnostic=True)
+    detector = build_detector(
+        num_classes=20, backbone="resnet18", weights="random", class_agnostic=True
+    )
     assert detector.roi_heads.box_predictor.cls_score.out_features == 2
 
 
@@ -158,19 +171,21 @@ def test_pretrained_weights_freeze_batchnorm_by_default(tmp_path):
     from condet.models import save_backbone
 
     save_backbone(build_backbone("resnet18"), tmp_path / "backbone.safetensors")
-    pretrained = build_detector("resnet18", 2, weights=tmp_path)
+    pretrained = build_detector(num_classes=2, backbone="resnet18", weights=tmp_path)
     assert isinstance(pretrained.backbone.body.bn1, FrozenBatchNorm2d)
     assert not pretrained.backbone.body.conv1.weight.requires_grad  # stem and layer1 frozen
     assert not pretrained.backbone.body.layer1[0].conv1.weight.requires_grad
     assert pretrained.backbone.body.layer2[0].conv1.weight.requires_grad
-    scratch = build_detector("resnet18", 2)
+    scratch = build_detector(num_classes=2, backbone="resnet18", weights="random")
     assert isinstance(scratch.backbone.body.bn1, torch.nn.BatchNorm2d)
     assert scratch.backbone.body.conv1.weight.requires_grad
 
 
 def test_box_predictions_stay_float32_under_bf16_autocast():
     """Low-precision boxes round to zero-area proposals and NaN losses (seen on Aquarium)."""
-    detector = build_detector("resnet18", 3, min_size=128, max_size=128)
+    detector = build_detector(
+        num_classes=3, backbone="resnet18", weights="random", min_size=128, max_size=128
+    )
     images = [torch.rand(3, 100, 120)]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         features = detector.backbone(torch.rand(1, 3, 128, 128))
@@ -180,3 +195,13 @@ def test_box_predictions_stay_float32_under_bf16_autocast():
     assert next(iter(features.values())).dtype == torch.bfloat16  # the networks run in bf16
     assert {t.dtype for t in [*objectness, *deltas, scores, box_deltas]} == {torch.float32}
     assert outputs[0]["boxes"].dtype == torch.float32
+
+
+def test_build_detector_takes_keywords_whose_defaults_are_detect_trains_on_a_cpu():
+    parameters = inspect.signature(build_detector).parameters.values()
+    assert {parameter.kind for parameter in parameters} == {inspect.Parameter.KEYWORD_ONLY}
+    defaults = {parameter.name: parameter.default for parameter in parameters}
+    config = build_config(DetectConfig, {"accelerator": "cpu"})
+    assert {key: defaults[key] for key in DETECTOR_KEYS} == {
+        key: getattr(config, key) for key in DETECTOR_KEYS
+    }

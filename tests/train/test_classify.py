@@ -12,7 +12,7 @@ from condet.cli import main
 from condet.data import SYNTHETIC_CLASSES, load_voc
 from condet.losses import load_rankings
 from condet.models.weights import load_weights
-from condet.runs import read_metrics
+from condet.run_folder import read_training_log
 from tests.helpers import condet_process, kill_after_checkpoint
 
 
@@ -87,7 +87,7 @@ def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path,
     )
     assert main(argv) == 0
     losses = [
-        float(row["train/loss_epoch"]) for row in read_metrics(run) if row["train/loss_epoch"]
+        float(row["train/loss_epoch"]) for row in read_training_log(run) if row["train/loss_epoch"]
     ]
     # per-epoch losses of contrastive batches are noisy: compare the first and last three
     assert len(losses) == 15 and sum(losses[-3:]) < sum(losses[:3])
@@ -99,9 +99,9 @@ def test_every_loss_trains_lowers_its_loss_and_reports(synthetic_root, tmp_path,
 
 @pytest.mark.slow
 def test_withheld_classes_never_train_and_are_scored_as_unknown(synthetic_root, tmp_path):
-    from condet.commands.classify import ClassifyConfig
+    from condet.config.classify import ClassifyConfig
     from condet.options import build_config
-    from condet.train.classify import classify_train
+    from condet.train.classify import run_classify_train
 
     recorder = LabelRecorder()
     config = build_config(
@@ -121,7 +121,7 @@ def test_withheld_classes_never_train_and_are_scored_as_unknown(synthetic_root, 
             "progress": False,
         },
     )
-    run = classify_train(config, callbacks=[recorder])
+    run = run_classify_train(config, callbacks=[recorder])
     withheld = {SYNTHETIC_CLASSES.index("star"), SYNTHETIC_CLASSES.index("ring")}
     assert recorder.labels and not recorder.labels & withheld
     results = json.loads((run / "results.json").read_text())
@@ -223,8 +223,8 @@ def test_two_ddp_processes_train_and_process_zero_writes_the_results(synthetic_r
 
 
 def test_test_image_ids_keep_those_test_images_only(synthetic_root, tmp_path):
-    from condet.commands.classify import ClassifyConfig
-    from condet.data.skipped import SkippedRecords
+    from condet.config.classify import ClassifyConfig
+    from condet.data.load import DataSets
     from condet.options import build_config
     from condet.train.classify import load_splits
 
@@ -236,6 +236,6 @@ def test_test_image_ids_keep_those_test_images_only(synthetic_root, tmp_path):
         ClassifyConfig,
         {"data": synthetic_root, "split": "trainval", "test_split": "test", "test_image_ids": ids},
     )
-    train, kept = load_splits(config, SkippedRecords())
+    train, kept = load_splits(config, DataSets())
     assert [image.image_id for image in kept] == chosen
     assert len(train) == len(load_voc(synthetic_root, "trainval"))

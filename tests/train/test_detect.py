@@ -12,7 +12,7 @@ from condet.cli import main
 from condet.data import load_voc
 from condet.inference import load_detector
 from condet.models.weights import load_weights
-from condet.runs import read_metrics
+from condet.run_folder import read_training_log
 from tests.helpers import condet_process, kill_after_checkpoint, update_agreement
 
 
@@ -81,7 +81,7 @@ def test_run_folder_metrics_and_label_fraction(trained_run, synthetic_root):
         assert (trained_run / name).is_file(), name
     _, classes, config = load_detector(trained_run)
     assert classes == train.classes and config["backbone"] == "mobilenet_v3_large"
-    times = [row for row in read_metrics(trained_run) if row["time/cpu_s"]]
+    times = [row for row in read_training_log(trained_run) if row["time/cpu_s"]]
     cpu = [float(row["time/cpu_s"]) for row in times]
     assert times and cpu == sorted(cpu) and cpu[0] > 0  # training compute, for learning curves
     assert all(float(row["time/wall_s"]) > 0 for row in times)
@@ -252,8 +252,8 @@ def test_two_ddp_processes_train_as_one_process(synthetic_root, tmp_path):
 
 
 def test_clip_grad_norm_reaches_the_trainer(tmp_path):
-    from condet.commands.detect import DetectConfig
-    from condet.train.common import make_trainer
+    from condet.config.detect import DetectConfig
+    from condet.train.trainer import make_trainer
 
     clipped = make_trainer(DetectConfig(), tmp_path / "a", max_epochs=1, clip_grad_norm=10)
     assert clipped.gradient_clip_val == 10

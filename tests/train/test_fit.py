@@ -13,9 +13,9 @@ import condet.train.classify
 import condet.train.detect
 import condet.train.pretrain
 from condet.cli import main
-from condet.commands.pretrain import PretrainConfig
-from condet.data.transforms import SimCLRAugmentation, TwoViews
-from condet.train.common import StepBatches
+from condet.config.pretrain import PretrainConfig
+from condet.data.views import SimCLRAugmentation, TwoViews
+from condet.train.batches import StepBatches
 from condet.train.fit import fit
 from condet.train.schedule import cosine_schedule
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from condet.cli import main
-from condet.commands.classify import ClassifyConfig
+from condet.config.classify import ClassifyConfig
 from condet.data import load_voc
-from condet.data.skipped import SkippedRecords
+from condet.data.load import DataSets
 from condet.train import detect as detect_module
 from condet.train.classify import load_splits
 from tests.test_errors import one_error_line
@@ -78,6 +78,6 @@ def test_a_label_fraction_as_well_is_one_line(synthetic_root, chosen, tmp_path, 
 def test_classify_train_crops_only_the_listed_images(synthetic_root, chosen):
     path, images = chosen
     config = ClassifyConfig(data=synthetic_root, split="train", labeled_images=path)
-    train, test = load_splits(config, SkippedRecords())
+    train, test = load_splits(config, DataSets())
     assert sorted(image.image_id for image in train) == sorted(image.image_id for image in images)
     assert len(test) == len(load_voc(synthetic_root, "test"))

@@ -11,10 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 from condet.cli import build_parser, main
-from condet.commands.pretrain import COMMAND, PretrainConfig
+from condet.commands.pretrain import COMMAND
+from condet.config.pretrain import PretrainConfig
 from condet.options import given_values
-from condet.runs import read_metrics
-from condet.train.pretrain import pretrain
+from condet.run_folder import read_training_log
+from condet.train.pretrain import run_pretrain
 from tests.helpers import condet_process, kill_after_checkpoint
 
 
@@ -70,7 +71,7 @@ def test_a_short_run_keeps_a_finite_loss_and_writes_the_run_folder(synthetic_roo
         == 0
     )
     epoch_losses = [
-        float(r["train/loss_epoch"]) for r in read_metrics(run) if r["train/loss_epoch"]
+        float(r["train/loss_epoch"]) for r in read_training_log(run) if r["train/loss_epoch"]
     ]
     assert len(epoch_losses) == 8
     chance = math.log(2 * 8 - 1)
@@ -149,7 +150,7 @@ def test_resume_from_a_cut_checkpoint_continues_exactly_from_the_one_before(
         given_values(PretrainConfig, parse([*argv, "--checkpoint-every", "1"]))
     )
     with pytest.raises(Killed):
-        pretrain(config, callbacks=[KillAfter(3)])
+        run_pretrain(config, callbacks=[KillAfter(3)])
     last = cut / "checkpoints" / "last.ckpt"
     assert torch.load(last.with_name("last.prev.ckpt"), weights_only=True)["global_step"] == 2
     last.write_bytes(last.read_bytes()[: int(last.stat().st_size * keep)])

@@ -13,9 +13,9 @@ import torch
 from condet.cli import main
 from condet.data import load_voc
 from condet.data.datasets import DetectionDataset
-from condet.data.transforms import detection_transforms
+from condet.data.detection_transforms import detection_transforms
 from condet.models.weights import load_weights
-from condet.train.teacher_student import SemiSupervisedBatches
+from condet.train.semi_supervised.batches import SemiSupervisedBatches
 from tests.helpers import condet_process, kill_after_checkpoint
 from tests.train.test_detect import detect_args
 

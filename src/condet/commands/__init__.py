@@ -1,7 +1,10 @@
-"""Every ``condet`` command: one module each, with its typed config and ``run(config)``.
+"""The ``condet`` commands a protocol runs, and the data commands: one module each, with its
+``run(config)`` (the config is :mod:`condet.config`'s) and its :class:`Command` record.
 
 :data:`COMMANDS` lists them in the order ``condet --help`` shows them; a two-word name
-(``data synth``) is an action of a command group, whose help is in :data:`GROUPS`.
+(``data synth``) is an action of a command group, whose help is in :data:`GROUPS`. The two
+commands that run protocols, ``experiment`` and ``demo``, are the experiment's
+(:mod:`condet.experiment.commands`): it runs these.
 """
 
 from __future__ import annotations
@@ -9,9 +12,7 @@ from __future__ import annotations
 from condet.commands import (
     classify,
     data,
-    demo,
     detect,
-    experiment,
     explain,
     export,
     features,
@@ -25,7 +26,6 @@ from condet.commands.registry import Command
 from condet.errors import CondetError
 
 COMMANDS: tuple[Command, ...] = (
-    demo.COMMAND,
     data.SYNTH_COMMAND,
     data.CHECK_COMMAND,
     pretrain.COMMAND,
@@ -37,7 +37,6 @@ COMMANDS: tuple[Command, ...] = (
     classify.COMMAND,
     classify.OOD_COMMAND,
     pipeline.COMMAND,
-    experiment.COMMAND,
     rankings.COMMAND,
     explain.COMMAND,
 )

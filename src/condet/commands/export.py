@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
-
-from condet.commands.outputs import write_config, write_metrics
 from condet.commands.registry import Command
-
-
-@dataclass
-class ExportConfig:
-    """``condet export``: one detector file for onnxruntime or TorchScript."""
-
-    checkpoint: Path = field(metadata={"help": "detect-train run folder"})
-    format: Literal["onnx", "torchscript"] = field(default="onnx", metadata={"help": "file format"})
-    out: Path | None = field(
-        default=None, metadata={"help": "output file (default: RUN/detector.onnx or .pt)"}
-    )
-    size: int = field(default=512, metadata={"help": "side of the tracing example", "minimum": 1})
+from condet.config.export import ExportConfig
 
 
 def run(config: ExportConfig) -> int:
     """Export; the config and ``metrics.json`` (the format) lie beside the file."""
     from condet.inference import export_detector, load_detector
+    from condet.run_folder import write_config, write_metrics
 
     model, _, _ = load_detector(config.checkpoint)
     suffix = ".onnx" if config.format == "onnx" else ".torchscript.pt"

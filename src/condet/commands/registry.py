@@ -34,6 +34,9 @@ class Command:
     run: Callable[[Any], int]
     headline: tuple[tuple[str, str], ...] = ()
     output_suffix: str = ""
+    # what this command needs of a config that its config class does not (``ood``, which
+    # shares classify-train's config, needs withheld classes); raises a CondetError
+    check: Callable[[Any], None] | None = None
 
     @property
     def single_file(self) -> bool:
@@ -52,6 +55,8 @@ class Command:
         if self.resumable and (values.get("resume") or values.get("restart")):
             values = resumed_config_values(self.config, values) | values
         config = build_config(self.config, values)
+        if self.check is not None:
+            self.check(config)
         self.check_output(config)
         return config
 
@@ -76,8 +81,9 @@ class Command:
 def resumed_config_values(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
     """The saved config of the run in ``values["out"]`` (or the default run folder), but for
     whether to resume or restart it, which is the new command line's to say."""
-    # Imported here: it brings Lightning, which building the parser must not load.
-    from condet.runs import resume_config_values
+    # Imported here: the run folder's checkpoints bring torch, which building the parser
+    # must not load.
+    from condet.run_folder import resume_config_values
 
     default = next(f.default for f in dataclasses.fields(config_class) if f.name == "out")
     action = "resume" if values.get("resume") else "restart"

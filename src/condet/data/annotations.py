@@ -9,112 +9,16 @@ code.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, NamedTuple, overload
+from typing import overload
 
 import numpy as np
 
+from condet.data.problems import DataProblem
 from condet.errors import CondetError
-
-logger = logging.getLogger("condet")
-
-# Coordinates that overshoot the image by less than this many pixels are rounding noise of
-# normalised or float formats (YOLO, COCO); they are clipped instead of reported.
-EDGE_TOLERANCE_PX = 1.0
-
-
-class DataError(CondetError):
-    """A problem in a data set file. The message names the file and what is wrong with it."""
-
-    def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
-
-
-# What a skipped record was, singular -> plural, for the summaries that count them by kind.
-PROBLEM_KINDS: dict[str, str] = {
-    "missing annotation": "missing annotations",
-    "malformed annotation": "malformed annotations",
-    "missing image": "missing images",
-    "unreadable image": "unreadable images",
-    "image size mismatch": "image size mismatches",
-    "invalid image entry": "invalid image entries",
-    "duplicate image": "duplicate images",
-    "object of an unknown class": "objects of unknown classes",
-    "degenerate box": "degenerate boxes",
-    "box outside the image": "boxes outside the image",
-    "non-finite box": "non-finite boxes",
-    "invalid record": "invalid records",
-}
-
-
-@dataclass(frozen=True)
-class DataProblem:
-    """A record a reader skipped because the caller asked it to (``skip_invalid=True``).
-
-    ``kind`` is one of :data:`PROBLEM_KINDS`; ``unit`` says what was skipped for it: the whole
-    ``image`` (its annotation or image file is unusable) or one ``object`` of it.
-    """
-
-    path: str
-    problem: str
-    kind: str = "invalid record"
-    unit: Literal["image", "object"] = "image"
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
-
-
-# Set while a caller that reports the problems itself (condet data check, the training
-# commands) reads data, so that the readers' own one-line warnings do not repeat it.
-_warnings_off: ContextVar[bool] = ContextVar("condet_problem_warnings_off", default=False)
-
-
-@contextmanager
-def problem_warnings_off() -> Iterator[None]:
-    """Readers called inside this block do not log their summary of skipped records."""
-    token = _warnings_off.set(True)
-    try:
-        yield
-    finally:
-        _warnings_off.reset(token)
-
-
-class ProblemLog:
-    """Raises on the first problem, or, when skipping is allowed, records every problem."""
-
-    def __init__(self, skip_invalid: bool) -> None:
-        self.skip_invalid = skip_invalid
-        self.problems: list[DataProblem] = []
-
-    def report(
-        self,
-        path: str | Path,
-        problem: str,
-        kind: str,
-        unit: Literal["image", "object"] = "image",
-    ) -> None:
-        if kind not in PROBLEM_KINDS:
-            raise ValueError(f"unknown kind of data problem {kind!r}")
-        if not self.skip_invalid:
-            raise DataError(path, problem)
-        self.problems.append(DataProblem(str(path), problem, kind, unit))
-
-    def summarize(self, source: str | Path) -> None:
-        if self.problems and not _warnings_off.get():
-            logger.warning(
-                "%s: skipped %d invalid record(s); the first: %s",
-                source,
-                len(self.problems),
-                self.problems[0],
-            )
 
 
 @dataclass
@@ -278,43 +182,3 @@ class Annotations(Sequence[ImageAnnotation]):
         for image in self.images:
             np.add.at(counts, image.labels[flag_of(image)], 1)
         return Counter(dict(zip(self.classes, counts.tolist(), strict=True)))
-
-
-class BoxProblem(NamedTuple):
-    """What is wrong with a box: its kind (a key of :data:`PROBLEM_KINDS`) and a description."""
-
-    kind: str
-    description: str
-
-
-def box_problem(box: Sequence[float], width: float, height: float) -> BoxProblem | None:
-    """What is wrong with an ``xyxy`` box in a ``width`` x ``height`` image, or None.
-
-    VOC boxes are 1-based inclusive pixel indices, so ``x2 == width`` is the last pixel column;
-    continuous boxes also end at ``width``. Either way a coordinate beyond the image by more than
-    :data:`EDGE_TOLERANCE_PX` is an error, as is a box with ``x2 <= x1`` or ``y2 <= y1``.
-    """
-    x1, y1, x2, y2 = (float(value) for value in box)
-    shown = f"[{x1:g}, {y1:g}, {x2:g}, {y2:g}]"
-    if not all(np.isfinite([x1, y1, x2, y2])):
-        return BoxProblem("non-finite box", f"box {shown} has a non-finite coordinate")
-    if x2 <= x1 or y2 <= y1:
-        return BoxProblem(
-            "degenerate box", f"degenerate box {shown} (xmax <= xmin or ymax <= ymin)"
-        )
-    tolerance = EDGE_TOLERANCE_PX
-    beyond_edges = x1 < -tolerance or y1 < -tolerance
-    beyond_edges |= x2 > width + tolerance or y2 > height + tolerance
-    if beyond_edges or x1 >= width or y1 >= height or x2 <= 0 or y2 <= 0:
-        return BoxProblem(
-            "box outside the image", f"box {shown} lies outside the {width:g}x{height:g} image"
-        )
-    return None
-
-
-def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Boxes clipped to the image, for coordinates within the rounding tolerance outside it."""
-    clipped = boxes.copy()
-    clipped[:, 0::2] = clipped[:, 0::2].clip(0, width)
-    clipped[:, 1::2] = clipped[:, 1::2].clip(0, height)
-    return clipped

@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from condet.data.annotations import Annotations, DataError, DataProblem, problem_warnings_off
+from condet.data.annotations import Annotations
+from condet.data.cache import default_cache_dir
 from condet.data.decode_check import DecodeCheck
-from condet.data.images import default_cache_dir
 from condet.data.load import detect_format, load_annotations
+from condet.data.problems import DataError, DataProblem, problem_warnings_off
 from condet.data.voc import voc_split_names
 from condet.data.yolo import yolo_split_names
 

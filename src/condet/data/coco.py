@@ -1,4 +1,4 @@
-"""COCO JSON reader and writer.
+"""COCO JSON reader (the writer is in :mod:`condet.data.writers`).
 
 COCO boxes are ``[x, y, width, height]`` in continuous pixel coordinates; condet keeps
 ``[x1, y1, x2, y2]``. Crowd annotations (``iscrowd: 1``) are kept and flagged, as VOC's
@@ -16,15 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from condet.data.annotations import (
-    Annotations,
-    DataError,
-    ImageAnnotation,
-    ProblemLog,
-    box_problem,
-    clip_boxes,
-)
-from condet.io import write_text_atomic
+from condet.data.annotations import Annotations, ImageAnnotation
+from condet.data.box_checks import box_problem, clip_boxes
+from condet.data.problems import DataError, ProblemLog
 
 
 def load_coco(
@@ -244,65 +238,3 @@ def _image_root(
             if (candidate / entries[0]["file_name"]).is_file():
                 return candidate
     return candidates[0]
-
-
-def to_coco_dict(annotations: Annotations) -> dict[str, Any]:
-    """The annotations as a COCO instances dictionary.
-
-    Image ids are kept when every ``image_id`` is a whole number (a data set read from COCO),
-    else numbered 1..N in order. VOC's 1-based inclusive boxes become continuous coordinates
-    (``x1 - 1``, ``y1 - 1``, widths ``x2 - x1 + 1``), as detectron2 converts them. The
-    ``difficult`` and ``truncated`` flags are written as extra keys, which COCO tools ignore and
-    :func:`load_coco` reads back.
-    """
-    numeric = all(image.image_id.isdigit() for image in annotations)
-    image_ids = [
-        int(image.image_id) if numeric else number
-        for number, image in enumerate(annotations, start=1)
-    ]
-    if len(set(image_ids)) != len(image_ids):
-        image_ids = list(range(1, len(annotations) + 1))
-    category_ids = annotations.category_ids
-    offset = 1.0 if annotations.one_based else 0.0
-    images, objects = [], []
-    for image_id, image in zip(image_ids, annotations, strict=True):
-        images.append(
-            {
-                "id": image_id,
-                "file_name": image.image_path.name,
-                "width": image.width,
-                "height": image.height,
-            }
-        )
-        for box, label, crowd, difficult, truncated in zip(
-            image.boxes.tolist(),
-            image.labels.tolist(),
-            image.iscrowd,
-            image.difficult,
-            image.truncated,
-            strict=True,
-        ):
-            x1, y1 = box[0] - offset, box[1] - offset
-            width, height = box[2] - x1, box[3] - y1
-            objects.append(
-                {
-                    "id": len(objects) + 1,
-                    "image_id": image_id,
-                    "category_id": category_ids[label],
-                    "bbox": [x1, y1, width, height],
-                    "area": width * height,
-                    "iscrowd": int(crowd),
-                    "difficult": int(difficult),
-                    "truncated": int(truncated),
-                }
-            )
-    categories = [
-        {"id": cid, "name": name, "supercategory": name}
-        for cid, name in zip(category_ids, annotations.classes, strict=True)
-    ]
-    return {"images": images, "annotations": objects, "categories": categories}
-
-
-def write_coco(annotations: Annotations, json_path: str | Path) -> Path:
-    """Write :func:`to_coco_dict` to ``json_path`` atomically (temporary file, then rename)."""
-    return write_text_atomic(json_path, json.dumps(to_coco_dict(annotations)))

@@ -20,8 +20,9 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as F
 from tqdm.auto import tqdm
 
-from condet.data.annotations import Annotations, DataError, ImageAnnotation
+from condet.data.annotations import Annotations, ImageAnnotation
 from condet.data.datasets import continuous_boxes, read_rgb
+from condet.data.problems import DataError
 from condet.io import atomic_path
 
 logger = logging.getLogger("condet")

@@ -12,7 +12,8 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.io import ImageReadMode, decode_image, read_file
 
-from condet.data.annotations import Annotations, DataError, ImageAnnotation
+from condet.data.annotations import Annotations, ImageAnnotation
+from condet.data.problems import DataError
 
 
 def decode_rgb(path: str | Path) -> torch.Tensor:
@@ -67,7 +68,7 @@ class DetectionDataset(Dataset):
     Args:
         annotations: the split to serve.
         transforms: a callable ``(image, target) -> (image, target)``, e.g.
-            :func:`condet.data.transforms.detection_transforms`.
+            :func:`condet.data.detection_transforms.detection_transforms`.
         include_crowd: keep COCO crowd boxes (flagged in ``iscrowd``).
 
     >>> dataset = DetectionDataset(load_voc("BCCD", "train"))  # doctest: +SKIP

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from condet.data.annotations import Annotations, DataError, DataProblem, ImageAnnotation
+from condet.data.annotations import Annotations, ImageAnnotation
 from condet.data.datasets import decode_rgb, size_problem
+from condet.data.problems import DataError, DataProblem
 from condet.io import write_text_atomic
 
 _CACHE_FORMAT = 1

@@ -22,8 +22,7 @@ import numpy as np
 import yaml
 
 from condet.data.annotations import Annotations, ImageAnnotation
-from condet.data.coco import write_coco
-from condet.data.voc import write_voc_xml
+from condet.data.writers import write_coco, write_voc_xml
 from condet.errors import CondetError
 from condet.io import write_text_atomic
 

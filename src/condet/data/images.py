@@ -12,48 +12,36 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as F
 from tqdm.auto import tqdm
 
-from condet.data.annotations import DataError
 from condet.data.datasets import decode_rgb
-from condet.data.load import detect_format, load_annotations
+from condet.data.load import DataSets, detect_format, load_annotations
+from condet.data.problems import DataError
 from condet.data.yolo import IMAGE_SUFFIXES
 from condet.io import atomic_path
-
-if TYPE_CHECKING:
-    from condet.data.skipped import SkippedRecords
 
 logger = logging.getLogger("condet")
 
 _CACHE_FORMAT = 1
 
 
-def default_cache_dir() -> Path:
-    """``$CONDET_CACHE_DIR``, else ``$XDG_CACHE_HOME/condet``, else ``~/.cache/condet``."""
-    if os.environ.get("CONDET_CACHE_DIR"):
-        return Path(os.environ["CONDET_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "condet"
-
-
 def image_paths(
     source: str | Path,
     split: str | None = None,
     image_root: str | Path | None = None,
-    skipped: SkippedRecords | None = None,
+    data: DataSets | None = None,
 ) -> list[Path]:
     """Every image of ``source``: a data set (VOC / COCO / YOLO, any labels ignored) or a folder.
 
-    A data set is read through ``skipped`` when given, which counts the records its reader
-    skipped (see :mod:`condet.data.skipped`); a folder's images are listed, not opened.
+    A data set is read through ``data`` when given, which counts the records its reader
+    skipped (see :class:`~condet.data.load.DataSets`); a folder's images are listed, not
+    opened.
     """
     source = Path(source)
     if not source.exists():
@@ -67,8 +55,8 @@ def image_paths(
         if not paths:
             raise DataError(source, "no images (.jpg, .png, ...) in the folder") from None
         return paths
-    if skipped is not None:
-        annotations = skipped.load(source, split, image_root=image_root)
+    if data is not None:
+        annotations = data.load(source, split, image_root=image_root)
     else:
         annotations = load_annotations(source, split, image_root=image_root, skip_invalid=True)
     return [image.image_path for image in annotations]

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from condet.data.annotations import DataError
 from condet.data.images import image_paths
-from condet.data.load import detect_format
-from condet.data.skipped import SkippedRecords
+from condet.data.load import DataSets, detect_format
+from condet.data.problems import DataError
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,10 @@ def image_pool(
     source: str | Path,
     split: str | None = None,
     image_root: str | Path | None = None,
-    skipped: SkippedRecords | None = None,
+    data: DataSets | None = None,
 ) -> ImagePool:
     """Every image of ``source`` (a VOC folder, COCO JSON, YOLO ``data.yaml`` or a folder of
-    images, searched recursively) with its id; a data set is read through ``skipped``, which
+    images, searched recursively) with its id; a data set is read through ``data``, which
     counts what its reader skipped.
 
     >>> pool = image_pool("../shared/data/aquarium/data.yaml", "train")  # doctest: +SKIP
@@ -68,7 +67,7 @@ def image_pool(
         ids = [path.relative_to(source).with_suffix("").as_posix() for path in paths]
         described = str(source)
     else:
-        annotations = (skipped or SkippedRecords()).load(source, split, image_root=image_root)
+        annotations = (data or DataSets()).load(source, split, image_root=image_root)
         paths = [image.image_path for image in annotations]
         ids = [image.image_id for image in annotations]
         described = annotations.source or str(source)

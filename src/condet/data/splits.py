@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from condet.data.annotations import Annotations, DataError
+from condet.data.annotations import Annotations
+from condet.data.problems import DataError
 from condet.errors import CondetError
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 
-from condet.data.transforms import PER_BOX_KEYS
+from condet.data.detection_transforms import PER_BOX_KEYS
 
 
 def _per_box_tensors(inputs: Any) -> tuple[torch.Tensor, ...]:

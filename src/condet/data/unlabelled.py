@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from condet.data.annotations import Annotations, DataError, ImageAnnotation
+from condet.data.annotations import Annotations, ImageAnnotation
 from condet.data.images import image_paths
+from condet.data.problems import DataError
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Pascal VOC reader and writer: ``Annotations/*.xml`` + ``ImageSets/Main/<split>.txt``.
+"""Pascal VOC reader: ``Annotations/*.xml`` + ``ImageSets/Main/<split>.txt`` (the writer is in
+:mod:`condet.data.writers`).
 
 The layout, for a root such as ``VOCdevkit/VOC2007``::
 
@@ -20,13 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from condet.data.annotations import (
-    Annotations,
-    DataError,
-    ImageAnnotation,
-    ProblemLog,
-    box_problem,
-)
+from condet.data.annotations import Annotations, ImageAnnotation
+from condet.data.box_checks import box_problem
+from condet.data.problems import DataError, ProblemLog
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane",
@@ -285,28 +282,3 @@ def _image_size(image_path: Path, log: ProblemLog) -> tuple[int, int]:
     except OSError as error:
         log.report(image_path, f"unreadable image ({error})", "unreadable image")
         return 0, 0
-
-
-def write_voc_xml(image: ImageAnnotation, classes: Sequence[str]) -> bytes:
-    """One image's annotation as VOC XML bytes (deterministic: same input, same bytes)."""
-    root = ET.Element("annotation")
-    ET.SubElement(root, "folder").text = "JPEGImages"
-    ET.SubElement(root, "filename").text = image.image_path.name
-    size = ET.SubElement(root, "size")
-    ET.SubElement(size, "width").text = str(image.width)
-    ET.SubElement(size, "height").text = str(image.height)
-    ET.SubElement(size, "depth").text = "3"
-    ET.SubElement(root, "segmented").text = "0"
-    for box, label, difficult, truncated in zip(
-        image.boxes, image.labels, image.difficult, image.truncated, strict=True
-    ):
-        obj = ET.SubElement(root, "object")
-        ET.SubElement(obj, "name").text = classes[label]
-        ET.SubElement(obj, "pose").text = "Unspecified"
-        ET.SubElement(obj, "truncated").text = str(int(truncated))
-        ET.SubElement(obj, "difficult").text = str(int(difficult))
-        bndbox = ET.SubElement(obj, "bndbox")
-        for key, value in zip(("xmin", "ymin", "xmax", "ymax"), box, strict=True):
-            ET.SubElement(bndbox, key).text = f"{value:g}"
-    ET.indent(root, space="\t")
-    return ET.tostring(root, encoding="utf-8") + b"\n"

@@ -20,17 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from PIL import Image
 
-from condet.data.annotations import (
-    Annotations,
-    DataError,
-    ImageAnnotation,
-    ProblemLog,
-    box_problem,
-    clip_boxes,
-)
+from condet.data.annotations import Annotations, ImageAnnotation
+from condet.data.box_checks import box_problem, clip_boxes
+from condet.data.problems import DataError, ProblemLog
+from condet.yaml_files import YamlFileError, read_yaml
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -152,11 +147,9 @@ def parse_yolo_labels(
 
 def _read_data_yaml(data_yaml: Path) -> dict[str, Any]:
     try:
-        config = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(data_yaml, "data.yaml not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise DataError(data_yaml, f"malformed YAML ({error})") from None
+        config = read_yaml(data_yaml, "data.yaml")
+    except YamlFileError as error:
+        raise DataError(error.path, error.problem) from None
     if not isinstance(config, dict):
         raise DataError(data_yaml, "expected a mapping with 'names' and split folders")
     return config

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from condet.data.annotations import Annotations
 from condet.data.datasets import DetectionDataset, continuous_boxes, detection_collate
-from condet.data.transforms import detection_transforms
+from condet.data.detection_transforms import detection_transforms
 from condet.evaluation.coco_metrics import coco_ap
 from condet.evaluation.detection import per_class_table, plot_pr_curves, voc_ap
 from condet.evaluation.localization import localization_metrics

@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.optim.swa_utils import update_bn
 
 from condet.data.crops import ObjectCropDataset
-from condet.data.transforms import Normalize
+from condet.data.normalize import Normalize
 from condet.evaluation.classification import (
     knn_scores,
     linear_probe_scores,

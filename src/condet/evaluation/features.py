@@ -14,15 +14,16 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
-from condet.data.annotations import DataError
-from condet.data.images import ImageTensors, class_folder, default_cache_dir
-from condet.data.skipped import SkippedRecords
-from condet.data.transforms import Normalize
+from condet.config.features import FeaturesConfig
+from condet.data.cache import default_cache_dir
+from condet.data.images import ImageTensors, class_folder
+from condet.data.load import DataSets
+from condet.data.normalize import Normalize
+from condet.data.problems import DataError
 from condet.devices import accelerator_device
 from condet.errors import CondetError
 from condet.evaluation.classification import (
@@ -34,12 +35,7 @@ from condet.evaluation.classification import (
 from condet.io import write_text_atomic
 from condet.models.backbones import Backbone, build_backbone, input_normalization
 from condet.models.encoder import ENCODER_FILES, encoder_file, load_encoder
-from condet.runs import write_run_info
-
-if TYPE_CHECKING:
-    # the command's config, in annotations only: commands import this module, not the reverse
-    from condet.commands.features import FeaturesConfig
-
+from condet.run_folder import write_metrics, write_run_info
 
 logger = logging.getLogger("condet")
 
@@ -49,7 +45,7 @@ def labelled_images(
     split: str | None,
     size: int,
     cache_dir: Path,
-    skipped: SkippedRecords,
+    skipped: DataSets,
     progress: bool = True,
     max_per_class: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -146,12 +142,13 @@ def embed(
     return torch.cat(features)
 
 
-def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
-    """Run the evaluation, write ``features.json``, ``features.md`` and the plot into ``out``."""
+def run_evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
+    """Run the evaluation, write ``features.json``, ``features.md``, ``metrics.json`` and the
+    plot into ``out``; the results of every classifier."""
     device = accelerator_device(config.accelerator)
     cache_dir = config.cache_dir or default_cache_dir()
     write_run_info(config.out, config, "evaluate-features")
-    read = SkippedRecords(cache_dir=cache_dir, progress=config.progress)
+    read = DataSets(cache_dir=cache_dir, progress=config.progress)
     train_images, train_labels, classes = labelled_images(
         config.train,
         config.train_split,
@@ -206,6 +203,7 @@ def evaluate_features(config: FeaturesConfig) -> dict[str, dict[str, float]]:
         plot_embeddings(
             queries, test_labels, classes, config.out / "embedding.png", config.plot, config.seed
         )
+    write_metrics(config.out, results)
     return results
 
 

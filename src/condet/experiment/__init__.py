@@ -47,7 +47,6 @@ from __future__ import annotations
 
 from condet.experiment.protocol import Run, load_protocol, plan_runs, select_runs
 from condet.experiment.records import read_record, record_changes, record_path
-from condet.experiment.runner import collect_metrics, run_experiment
 from condet.experiment.tables import (
     command_table,
     comparison_sentences,
@@ -56,9 +55,10 @@ from condet.experiment.tables import (
     summary_rows,
 )
 
+# The runner (:func:`condet.experiment.runner.run_experiment`) is not imported here: it brings
+# torch, and the command line imports this package to build its parser.
 __all__ = [
     "Run",
-    "collect_metrics",
     "command_table",
     "comparison_sentences",
     "format_value",
@@ -68,7 +68,6 @@ __all__ = [
     "read_record",
     "record_changes",
     "record_path",
-    "run_experiment",
     "select_runs",
     "summary_rows",
 ]

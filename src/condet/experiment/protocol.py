@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from condet.commands import Command, get_command
 from condet.errors import CondetError
-from condet.options import build_config, option_flag, positional_fields
+from condet.options import option_flag, positional_fields
+from condet.yaml_files import read_yaml
 
 
 @dataclass
@@ -45,10 +44,7 @@ def load_protocol(path: Path) -> dict[str, Any]:
     """A protocol YAML, checked for the keys every run needs."""
     if not path.is_file():
         raise CondetError(f"no protocol file at {path}")
-    try:
-        protocol = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise CondetError(f"{path}: not valid YAML ({error})") from None
+    protocol = read_yaml(path)
     if not isinstance(protocol, dict) or not isinstance(protocol.get("runs"), list):
         raise CondetError(f"{path}: a protocol needs a list of runs")
     names = set()
@@ -117,9 +113,11 @@ def plan_runs(
             resolved = _substitute(options, context)
             try:
                 values = positional_values(command, positional) | option_values(command, resolved)
-                # every run's values are checked now, so that a typo in the last run, or in one
-                # --only leaves out, stops the experiment before anything trains
-                build_config(command.config, values)
+                # every run's values are checked now, as the command will check them (types,
+                # ranges, what the options need of each other, the kind of --out), so that a
+                # typo in the last run, or in one --only leaves out, stops the experiment
+                # before anything trains
+                command.build_config(values)
             except CondetError as error:
                 raise CondetError(f"run {name}: {error}") from None
             argv = [*command.name.split(), *map(str, positional), *command_flags(command, resolved)]

@@ -16,7 +16,6 @@ import yaml
 
 from condet.checkpoints import newest_loadable
 from condet.commands import get_command
-from condet.commands.outputs import config_path, metrics_path, read_metrics_json
 from condet.data.synthetic import generate_synthetic
 from condet.errors import CondetError
 from condet.experiment.launch import Launcher, launch_runs
@@ -28,15 +27,10 @@ from condet.experiment.records import (
     wanted_record,
     write_record,
 )
-from condet.experiment.tables import (
-    comparison_sentences,
-    markdown_tables,
-    summary_rows,
-    write_csv,
-)
+from condet.experiment.report import write_report
+from condet.experiment.tables import comparison_sentences, markdown_tables, summary_rows, write_csv
 from condet.io import write_text_atomic
-from condet.report import write_report
-from condet.runs import environment
+from condet.run_folder import config_path, metrics_path, read_metrics, write_environment
 
 logger = logging.getLogger("condet")
 
@@ -75,7 +69,7 @@ def run_experiment(
     chosen = select_runs(runs, only)
     resolved = protocol | {"data": resolved_data or protocol.get("data"), "smoke": smoke}
     write_text_atomic(out / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    write_text_atomic(out / "environment.json", json.dumps(environment("experiment"), indent=2))
+    write_environment(out, "experiment")
     failures: list[str] = []
     if launcher is not None:
         failures = launch_runs(_pending_runs(runs, chosen, synthetic, only), launcher)
@@ -213,7 +207,7 @@ def _run_command(run: Run, resume: bool) -> None:
 def collect_metrics(run: Run) -> dict[str, float]:
     """The headline numbers of a finished run: its command's ``headline`` in its metrics.json."""
     command = get_command(run.command)
-    saved = read_metrics_json(run.folder, command.single_file) or {}
+    saved = read_metrics(run.folder, command.single_file) or {}
     metrics: dict[str, float] = {}
     for key, label in command.headline:
         value = _lookup(saved, key)

@@ -1,5 +1,6 @@
 """The tables of an experiment: one summary row per protocol run (mean and spread over its
-seeds), the comparison sentences, Markdown and CSV."""
+seeds), its cells, the comparison sentences, Markdown and CSV (``report.html`` shows the same
+cells)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from condet.experiment.protocol import Run
-from condet.result_cells import command_table, format_value
 
 
 def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
@@ -29,6 +29,24 @@ def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
             row[key] = {"mean": statistics.mean(values), "std": spread, "n": len(values)}
         rows.append(row)
     return rows
+
+
+def command_table(
+    rows: list[dict[str, Any]], command: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The summary rows of one command and their metric columns, in first-seen order."""
+    chosen = [row for row in rows if row["command"] == command]
+    keys = list(dict.fromkeys(k for row in chosen for k in row if isinstance(row[k], dict)))
+    return chosen, keys
+
+
+def format_value(value: dict[str, float] | None) -> str:
+    """A summary cell: ``mean ± std`` over seeds, the value alone for one run."""
+    if value is None:
+        return ""
+    if value["n"] > 1:
+        return f"{value['mean']:.3f} ± {value['std']:.3f}"
+    return f"{value['mean']:.3f}"
 
 
 def comparison_sentences(

@@ -5,10 +5,14 @@ depend on the batch; the contrastive-detection report's code keeps such a queue 
 for its supervised losses. The queue is a ring buffer of module buffers, so it is saved in
 checkpoints and moves with the model between devices.
 
+>>> import torch
+>>> from condet.losses import supcon_loss
 >>> queue = LabelledQueue(size=4096, dim=128)
 >>> features, labels = torch.randn(8, 2, 128), torch.randint(0, 3, (8,))
 >>> loss = supcon_loss(features, labels, memory=queue.contents())
 >>> queue.push(features.flatten(0, 1), labels.repeat_interleave(2))
+>>> queue.contents()[0].shape  # the 16 views pushed so far
+torch.Size([16, 128])
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ the views at level ``k`` (``P_1``: the anchor's own class) and ``N`` the rest (l
 
 ``loss = mean over anchors of sum_k l_k``; anchors with no non-empty ``P_k`` are not counted.
 With ``r = 1`` and ``mode="in"`` it is SupCon's L_in; with
-:func:`~condet.losses.rankings.rank_matrix_from_groups` it is RINCE with superclasses.
+:func:`~condet.rankings.matrix.rank_matrix_from_groups` it is RINCE with superclasses.
 
 Every view's similarities to the views of one class are summed at once (a product with the
 one-hot class matrix), so a rank costs one ``exp`` over the ``[A, K]`` similarity matrix
@@ -39,12 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from condet.losses.contrastive import (
-    ContrastSet,
-    _mean_over,
-    _no_autocast,
-    contrast_set,
-)
+from condet.losses.contrastive import ContrastSet, _mean_over, _no_autocast, contrast_set
 
 MODES = ("in", "out")
 
@@ -65,7 +60,7 @@ def ranked_infonce_loss(
         labels: LongTensor ``[N]``, class indices into ``rank_matrix``.
         rank_matrix: LongTensor ``[C, C]``; ``rank_matrix[c, c']`` is the rank of class ``c'``
             for an anchor of class ``c`` (1 on the diagonal, 0 for negatives), e.g. from
-            :func:`~condet.losses.rankings.rank_matrix_from_rankings`.
+            :func:`~condet.rankings.matrix.rank_matrix_from_rankings`.
         temperatures: ``t_1 .. t_r``; ``r = len(temperatures)``, higher ranks are negatives.
         mode: ``"in"`` or ``"out"``.
         gather_distributed: contrast against the views of all processes.

@@ -29,10 +29,10 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from condet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from condet.data.normalize import IMAGENET_MEAN, IMAGENET_STD
 from condet.errors import CondetError
 from condet.models.efficientnet_lite import lite_body, lite_network_key
-from condet.models.weights import load_weights, save_weights
+from condet.models.weights import read_state_dict, save_weights
 
 
 class BackboneError(CondetError):
@@ -153,7 +153,7 @@ def load_backbone_weights(backbone: Backbone, source: str | Path) -> None:
             f"weights not found: {path} (expected 'random', 'imagenet', a .safetensors / .pth / "
             ".ckpt file or a condet run folder with backbone.safetensors)"
         )
-    state_dict, recorded_name = _read_state_dict(path)
+    state_dict, recorded_name = read_state_dict(path)
     if recorded_name and recorded_name != backbone.name:
         raise BackboneError(f"{path} holds {recorded_name} weights, not {backbone.name}")
     spec = _spec(backbone.name)
@@ -245,38 +245,6 @@ def _imagenet_state_dict(spec: BackboneSpec) -> dict[str, Tensor]:
             f"cannot get ImageNet weights of {spec.name} ({weights.url}): {error}; without "
             "internet, put the file in torch's hub cache or pass it with --weights FILE"
         ) from None
-
-
-def _read_state_dict(path: Path) -> tuple[dict[str, Tensor], str | None]:
-    """The tensors of ``path`` and the backbone name recorded in it, if any."""
-    if path.suffix == ".safetensors":
-        try:
-            tensors, metadata = load_weights(path)
-        except Exception as error:
-            raise BackboneError(f"{path}: not a readable safetensors file ({error})") from None
-        # Backbones saved before the one weights format recorded their name as condet_backbone.
-        return tensors, metadata.get("backbone") or metadata.get("condet_backbone")
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            # Torch warns, on a second stderr line, about pickles it is about to refuse.
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        # Torch's own message spans lines and advises weights_only=False, which would run
-        # the file's code: condet never does that, so say only what is wrong.
-        raise BackboneError(
-            f"{path}: not a plain state dict or checkpoint (it is read with weights_only=True, "
-            "so pickled objects are refused)"
-        ) from None
-    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
-        hyper_parameters = loaded.get("hyper_parameters") or {}
-        config = hyper_parameters.get("config") or {}
-        return loaded["state_dict"], config.get("backbone")
-    if not isinstance(loaded, dict) or not all(isinstance(v, Tensor) for v in loaded.values()):
-        raise BackboneError(f"{path}: expected a state dict (names to tensors)")
-    return loaded, None
 
 
 def _load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str) -> None:

@@ -8,7 +8,9 @@ Small builders, composed as torchvision composes its detectors:
 - :func:`backbone_with_fpn` wraps the body in torchvision's ``BackboneWithFPN``;
 - :func:`build_detector` puts a torchvision ``FasterRCNN`` on top.
 
->>> detector = build_detector("resnet18", num_classes=3, weights="random")  # doctest: +SKIP
+>>> detector = build_detector(num_classes=3, backbone="resnet18", weights="random")
+>>> detector.roi_heads.box_predictor.cls_score.out_features  # 3 classes and the background
+4
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from condet.config.detect import DETECT_RECIPES, REFERENCE_SIZES
 from condet.models.backbones import Backbone, BackboneError, build_backbone, input_normalization
-from condet.models.detection_heads import Float32BoxPredictor, Float32RPNHead
+from condet.models.float32_heads import Float32BoxPredictor, Float32RPNHead
 from condet.models.frozen_norm import FrozenBatchNorm2d
 from condet.models.roi_align import MultiScaleRoIAlign
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
+# detect-train's sizes on a CPU: build_detector's defaults
+_CPU_RECIPE = DETECT_RECIPES["cpu"]
 
 
 @dataclass(frozen=True)
@@ -118,26 +123,31 @@ def backbone_with_fpn(
 
 
 def build_detector(
-    backbone_name: str,
+    *,
     num_classes: int,
-    weights: str | Path = "random",
+    backbone: str = "efficientnet_lite0",
+    weights: str | Path = "imagenet",
     trainable_stages: int | None = None,
     norm: Literal["auto", "frozen", "batchnorm"] = "auto",
     class_agnostic: bool = False,
-    min_size: int = 800,
-    max_size: int = 1333,
+    min_size: int = _CPU_RECIPE["min_size"],
+    max_size: int = _CPU_RECIPE["max_size"],
+    smallest_stride: int = _CPU_RECIPE["smallest_stride"],
+    fpn_channels: int = _CPU_RECIPE["fpn_channels"],
+    proposals: int = _CPU_RECIPE["proposals"],
+    roi_samples: int = _CPU_RECIPE["roi_samples"],
     detections_per_image: int = 100,
-    smallest_stride: int = 4,
-    fpn_channels: int = 256,
-    proposals: int = 1000,
-    roi_samples: int = 512,
 ) -> FasterRCNN:
-    """Faster R-CNN + FPN on backbone ``backbone_name``.
+    """Faster R-CNN + FPN on ``backbone``.
+
+    Keyword-only, as torchvision's builders; the defaults are ``condet detect-train``'s on a
+    CPU: its default backbone and weights, at the sizes of its ``cpu`` recipe
+    (:data:`~condet.config.detect.DETECT_RECIPES`).
 
     Args:
-        backbone_name: a name of :data:`condet.models.backbones.BACKBONES`.
         num_classes: object classes (the background is added here); ignored when
             ``class_agnostic``, which detects one class, "object".
+        backbone: a name of :data:`condet.models.backbones.BACKBONES`.
         weights: backbone weights (``random``, ``imagenet``, a file or a pretrain run folder).
         trainable_stages: see :func:`freeze_stages`; None: 3 for pretrained weights (the stem
             and the stride-4 stage frozen, as torchvision does), 5 (all) from random ones.
@@ -151,30 +161,30 @@ def build_detector(
         proposals: region proposals kept per image after NMS (twice as many in training).
         roi_samples: proposals sampled per image to train the box head.
 
-    torchvision's defaults (stride 4, 256 channels, 1000 / 2000 proposals, 512 samples) suit
-    a GPU; on a CPU, stride 8, 128 channels, 300 proposals and 256 samples cost about a
-    quarter of the time.
+    torchvision's sizes (stride 4, 256 channels, 1000 / 2000 proposals, 512 samples: the
+    ``gpu`` recipe's) suit a GPU; on a CPU the ``cpu`` recipe's train 2.4 times as many images
+    a second at the same BCCD AP50 (docs/results.md, "The CPU detector recipe").
     """
-    backbone = build_backbone(backbone_name, weights)
+    network = build_backbone(backbone, weights)
     pretrained = str(weights) != "random"
     if trainable_stages is None:
         trainable_stages = 3 if pretrained else 5
     if norm == "frozen" or (norm == "auto" and pretrained):
-        freeze_batchnorm(backbone)
+        freeze_batchnorm(network)
     if smallest_stride not in PYRAMID_STRIDES[:-1]:
         raise ValueError(f"smallest_stride must be one of 4, 8, 16, got {smallest_stride}")
-    all_stages = pyramid_stages(backbone)
-    freeze_stages(backbone, all_stages, trainable_stages)
+    all_stages = pyramid_stages(network)
+    freeze_stages(network, all_stages, trainable_stages)
     stages = [stage for stage in all_stages if stage.stride >= smallest_stride]
     levels = len(stages) + 1  # and LastLevelMaxPool's
     anchors = AnchorGenerator(
         sizes=tuple((32 * 2**level,) for level in range(levels)),
         aspect_ratios=((0.5, 1.0, 2.0),) * levels,
     )
-    mean, std = input_normalization(backbone_name)
+    mean, std = input_normalization(backbone)
     classes = 2 if class_agnostic else num_classes + 1
     return FasterRCNN(
-        backbone_with_fpn(backbone, stages, fpn_channels),
+        backbone_with_fpn(network, stages, fpn_channels),
         min_size=min_size,
         max_size=max_size,
         image_mean=list(mean),
@@ -193,6 +203,15 @@ def build_detector(
     )
 
 
+# What a saved config without one of these keys was built with: build_detector's defaults
+# before they became detect-train's (random weights, torchvision's reference sizes).
+SAVED_BEFORE: dict[str, Any] = {
+    "weights": "random",
+    "trainable_stages": None,
+    "norm": "auto",
+    "class_agnostic": False,
+    **REFERENCE_SIZES,
+}
 DETECTOR_KEYS = (
     "backbone",
     "weights",
@@ -212,8 +231,9 @@ def detector_from_config(config: Mapping[str, Any], num_classes: int) -> FasterR
     """:func:`build_detector` from a saved or command-line configuration.
 
     Training and loading go through this one function, so a checkpoint always rebuilds the
-    network it was trained as. Keys absent from ``config`` take :func:`build_detector`'s
-    defaults; keys other than :data:`DETECTOR_KEYS` are ignored.
+    network it was trained as. Keys other than :data:`DETECTOR_KEYS` are ignored; a key
+    absent from ``config`` (a detector saved before the option existed) takes the value
+    :data:`SAVED_BEFORE` says such a detector was built with.
     """
-    arguments = {key: config[key] for key in DETECTOR_KEYS[1:] if key in config}
-    return build_detector(config["backbone"], num_classes, **arguments)
+    arguments = {key: config.get(key, SAVED_BEFORE.get(key)) for key in DETECTOR_KEYS}
+    return build_detector(num_classes=num_classes, **arguments)

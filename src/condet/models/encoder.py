@@ -12,7 +12,7 @@ from condet.errors import CondetError
 from condet.models.backbones import build_backbone
 from condet.models.heads import ProjectionHead
 from condet.models.weights import load_weights
-from condet.runs import missing_model
+from condet.run_folder import missing_model
 
 ENCODER_FILES = ("encoder.safetensors", "encoder.pt")
 """What a classify-train run's encoder is saved as, newest format first."""

@@ -16,6 +16,7 @@ class ProjectionHead(nn.Module):
         hidden_features: width of the hidden layer.
         out_features: width of the embedding (128 in SimCLR and SupCon).
 
+    >>> import torch
     >>> head = ProjectionHead(512, 512, 128)
     >>> head(torch.randn(4, 512)).shape
     torch.Size([4, 128])

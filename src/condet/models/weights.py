@@ -8,12 +8,14 @@ occur in a module's parameter names. Reading unpickles nothing.
 
 Files written before this format (``detector.pt``, ``encoder.pt``: one ``torch.save``
 dictionary of ``state_dict`` and the rest) are read by :func:`load_weights` too, with
-``weights_only=True``.
+``weights_only=True``; :func:`read_state_dict` reads the weight files other tools write
+(torchvision's ``.pth``, Lightning checkpoints), for a backbone's ``--weights FILE``.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from condet.errors import CondetError
 from condet.io import atomic_path
+
+
+class WeightsError(CondetError):
+    """A weights file that cannot be read, or holds no state dict."""
+
 
 METADATA_ENTRY = "condet"
 TENSOR_PREFIX = "metadata:"
@@ -71,3 +79,38 @@ def _load_pickled_dictionary(path: Path) -> tuple[dict[str, Tensor], dict[str, A
         raise ValueError("expected a dictionary with a state_dict")
     metadata = dict(saved)
     return metadata.pop("state_dict"), metadata
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, Tensor], str | None]:
+    """The tensors of a weights file and the backbone name recorded in it, if any.
+
+    Besides condet's own files, the files others write: a safetensors file of another tool, a
+    ``.pth`` state dict (torchvision's downloads) or a Lightning ``.ckpt`` (its ``state_dict``,
+    the backbone named in its hyper-parameters' config).
+    """
+    if path.suffix == ".safetensors":
+        try:
+            tensors, metadata = load_weights(path)
+        except Exception as error:
+            raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
+        # Backbones saved before the one weights format recorded their name as condet_backbone.
+        return tensors, metadata.get("backbone") or metadata.get("condet_backbone")
+    try:
+        with warnings.catch_warnings():
+            # Torch warns, on a second stderr line, about pickles it is about to refuse.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        # Torch's own message spans lines and advises weights_only=False, which would run
+        # the file's code: condet never does that, so say only what is wrong.
+        raise WeightsError(
+            f"{path}: not a plain state dict or checkpoint (it is read with weights_only=True, "
+            "so pickled objects are refused)"
+        ) from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        hyper_parameters = loaded.get("hyper_parameters") or {}
+        config = hyper_parameters.get("config") or {}
+        return loaded["state_dict"], config.get("backbone")
+    if not isinstance(loaded, dict) or not all(isinstance(v, Tensor) for v in loaded.values()):
+        raise WeightsError(f"{path}: expected a state dict (names to tensors)")
+    return loaded, None

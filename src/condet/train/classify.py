@@ -16,24 +16,21 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from condet.config.classify import ClassifyConfig
 from condet.data.annotations import Annotations
+from condet.data.cache import default_cache_dir
 from condet.data.crops import ObjectCropDataset
-from condet.data.images import default_cache_dir
-from condet.data.skipped import SkippedRecords
-from condet.data.splits import (
-    known_class_ids,
-    labelled_subset,
-    mark_withheld,
-    withhold_classes,
-)
-from condet.data.transforms import LabelledTwoViews, Normalize, TwoViews, crop_augmentation
+from condet.data.load import DataSets
+from condet.data.normalize import Normalize
+from condet.data.splits import known_class_ids, labelled_subset, mark_withheld, withhold_classes
+from condet.data.views import LabelledTwoViews, TwoViews, crop_augmentation
 from condet.errors import CondetError
 from condet.evaluation.encoders import (
     crop_mean_std,
@@ -56,16 +53,11 @@ from condet.losses.queue import LabelledQueue
 from condet.models.backbones import input_normalization
 from condet.models.encoder import CropEncoder
 from condet.models.weights import save_weights
-from condet.runs import prepare_run_folder
-from condet.train.common import StepBatches
+from condet.run_folder import prepare_run_folder, write_metrics
+from condet.train.batches import StepBatches
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
-
-if TYPE_CHECKING:
-    # the command's config, in annotations only: commands import this module, not the reverse
-    from condet.commands.classify import ClassifyConfig
-
 
 logger = logging.getLogger("condet")
 
@@ -167,9 +159,7 @@ class ClassifyModule(L.LightningModule):
 def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None:
     """The loss's rank matrix: ranked (rankings file, ``r``), RINCE (groups file), else None."""
     if config.loss in ("supcon", "ce"):
-        return None
-    if config.rankings is None:
-        raise CondetError(f"--loss {config.loss} needs --rankings FILE (rankings or groups YAML)")
+        return None  # the config has made sure the other losses name their --rankings
     if config.loss == "rince":
         matrix = rank_matrix_from_groups(classes, load_groups(config.rankings))
     else:
@@ -181,7 +171,7 @@ def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None
     return matrix
 
 
-def load_splits(config: ClassifyConfig, data: SkippedRecords) -> tuple[Annotations, Annotations]:
+def load_splits(config: ClassifyConfig, data: DataSets) -> tuple[Annotations, Annotations]:
     """Training annotations (of the ``--labeled-images`` only, when given) without the withheld
     classes, test annotations (of the ``--test-image-ids`` only) with them marked; both read
     through ``data``, which counts what their readers skipped."""
@@ -210,11 +200,12 @@ def load_splits(config: ClassifyConfig, data: SkippedRecords) -> tuple[Annotatio
     return train, test
 
 
-def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = None) -> Path:
-    """Train the crop encoder, evaluate it, and write the run folder; returns it."""
-    run = prepare_run_folder(config, config, "classify-train")
+def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = None) -> Path:
+    """Train the crop encoder, evaluate it, and write the run folder (``metrics.json`` holds
+    the evaluation, as ``results.json``); returns it."""
+    run = prepare_run_folder(config, "classify-train")
     cache_dir = config.cache_dir or default_cache_dir()
-    data = SkippedRecords(config.strict, cache_dir, progress=config.progress)
+    data = DataSets(config.strict, cache_dir, progress=config.progress)
     train_annotations, test_annotations = load_splits(config, data)
     skipped = data.report(run)
     crops = {
@@ -266,6 +257,7 @@ def classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = 
         results |= {"loss": config.loss, "withheld": list(config.withhold), "skipped": skipped}
         write_text_atomic(run / "results.json", json.dumps(results, indent=2))
         write_text_atomic(run / "results.md", encoder_results_markdown(results))
+        write_metrics(run, results)
     return run
 
 

@@ -1,8 +1,8 @@
 """Faster R-CNN fine-tuning at a label fraction, and its evaluation (``condet detect-train``).
 
-:func:`detect_train` reads the data (the labelled fraction of the training split, and for
+:func:`run_detect_train` reads the data (the labelled fraction of the training split, and for
 ``--semi`` the unlabelled rest), trains :mod:`~condet.train.detector_module`'s module (or the
-teacher–student one of :mod:`~condet.train.teacher_student`) through the shared
+teacher–student one of :mod:`~condet.train.semi_supervised`) through the shared
 :func:`~condet.train.fit.fit`, and evaluates with
 :func:`~condet.evaluation.detectors.evaluate_detector` in a run folder.
 
@@ -12,45 +12,36 @@ teacher–student one of :mod:`~condet.train.teacher_student`) through the share
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning as L
 from torch.utils.data import Dataset
 
+from condet.config.detect import DetectConfig
 from condet.data.datasets import DetectionDataset
-from condet.data.skipped import SkippedRecords
+from condet.data.detection_transforms import detection_transforms
+from condet.data.load import DataSets
 from condet.data.splits import labelled_indices
-from condet.data.transforms import detection_transforms
 from condet.data.unlabelled import images_without_labels, unlabelled_pool
 from condet.evaluation.detectors import detector_metrics_markdown, evaluate_detector
 from condet.io import write_text_atomic
 from condet.models.detector import DETECTOR_KEYS
 from condet.models.weights import save_weights
-from condet.runs import prepare_run_folder
+from condet.run_folder import prepare_run_folder, write_metrics
 from condet.train.detector_module import DetectorModule, PeriodicEvaluation, SeededDetectionBatches
 from condet.train.fit import fit
-from condet.train.teacher_student import (
-    SEMI_KEYS,
-    TeacherStudentModule,
-    semi_summary,
-    semi_supervised_batches,
-)
-
-if TYPE_CHECKING:
-    # the command's config, in annotations only: commands import this module, not the reverse
-    from condet.commands.detect import DetectConfig
-
+from condet.train.semi_supervised.prepare import semi_summary, semi_supervised_batches
+from condet.train.semi_supervised.teacher_student import SEMI_KEYS, TeacherStudentModule
 
 logger = logging.getLogger("condet")
 
 
-def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None) -> Path:
+def run_detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train, evaluate on the test split, and write the run folder; returns it."""
-    run = prepare_run_folder(config, config, "detect-train")
-    data = SkippedRecords(config.strict, progress=config.progress)
+    run = prepare_run_folder(config, "detect-train")
+    data = DataSets(config.strict, progress=config.progress)
     train = data.load(config.data, config.split, image_root=config.images)
     test = data.load(
         config.test_data or config.data,
@@ -124,7 +115,7 @@ def detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = None
         }
         if config.semi != "none":
             metrics["semi"] = semi_summary(module_config, len(batches.unlabelled), run)
-        write_text_atomic(run / "metrics.json", json.dumps(metrics, indent=2))
+        write_metrics(run, metrics)
         write_text_atomic(run / "metrics.md", detector_metrics_markdown(metrics))
     return run
 

@@ -2,21 +2,21 @@
 
 Each command reads its data, calls :func:`fit` and, on the global-zero process, writes its
 outputs from the trained module. :func:`fit` does what lies between, in the same order for all
-three: quiet Lightning, make the trainer (:func:`~condet.train.common.make_trainer`), the
+three: quiet Lightning, make the trainer (:func:`~condet.train.trainer.make_trainer`), the
 seeded batch sampler and its resumable loader, seed every generator, build the module, train
 (from ``RUN/checkpoints/last.ckpt`` with ``--resume``).
 
 Seeding comes after the data and before the module: decoding may or may not draw random
 numbers (a cache hit does not), and the initial weights must not depend on that. The data
-order and augmentations have their own seeds (:class:`~condet.train.common.StepBatchSampler`,
-:class:`~condet.data.transforms.TwoViews`), so they do not depend on it either.
+order and augmentations have their own seeds (:class:`~condet.train.batches.StepBatchSampler`,
+:class:`~condet.data.views.TwoViews`), so they do not depend on it either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning as L
 import torch
@@ -24,16 +24,9 @@ from lightning.pytorch.accelerators import CPUAccelerator
 from torch.utils.data import Dataset
 
 from condet.checkpoints import last_checkpoint, previous_checkpoint
-from condet.train.common import (
-    ResumableLoader,
-    StepBatches,
-    StepBatchSampler,
-    make_trainer,
-    quiet_lightning,
-)
-
-if TYPE_CHECKING:
-    from condet.commands.training import TrainingOptions
+from condet.config.training import TrainingOptions
+from condet.train.batches import ResumableLoader, StepBatches, StepBatchSampler
+from condet.train.trainer import make_trainer, quiet_lightning
 
 
 def fit(

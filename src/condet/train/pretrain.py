@@ -1,8 +1,8 @@
 """SimCLR pretraining of a backbone on unlabeled images (``condet pretrain``).
 
-Read top to bottom: the config, the Lightning module (backbone + projection head + NT-Xent,
-two augmented views made on the device from uint8 batches), and :func:`pretrain`, which builds
-the data and the run folder, trains with :func:`~condet.train.fit.fit`, and exports
+Read top to bottom: the Lightning module (backbone + projection head + NT-Xent, two augmented
+views made on the device from uint8 batches), and :func:`run_pretrain`, which builds the data
+and the run folder, trains with :func:`~condet.train.fit.fit`, and exports
 ``backbone.safetensors``.
 
     condet pretrain --data ../shared/data/imagenette2-160/train --backbone resnet18 \
@@ -14,29 +14,26 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning as L
 import torch
 
+from condet.config.pretrain import PretrainConfig
+from condet.data.cache import default_cache_dir
 from condet.data.crops import ObjectCropDataset
-from condet.data.images import ImageTensors, default_cache_dir, image_paths
-from condet.data.skipped import SkippedRecords
-from condet.data.transforms import SimCLRAugmentation, TwoViews
+from condet.data.images import ImageTensors, image_paths
+from condet.data.load import DataSets
+from condet.data.views import SimCLRAugmentation, TwoViews
 from condet.io import write_text_atomic
 from condet.losses import NTXentLoss
 from condet.models.backbones import build_backbone, input_normalization, save_backbone
 from condet.models.heads import ProjectionHead
-from condet.runs import prepare_run_folder
-from condet.train.common import StepBatches
+from condet.run_folder import prepare_run_folder, read_training_log, write_metrics
+from condet.train.batches import StepBatches
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
-
-if TYPE_CHECKING:
-    # the command's config, in annotations only: commands import this module, not the reverse
-    from condet.commands.pretrain import PretrainConfig
-
 
 logger = logging.getLogger("condet")
 
@@ -115,9 +112,9 @@ def pretraining_images(
 ) -> tuple[ImageTensors | ObjectCropDataset, dict[str, Any]]:
     """The training images as uint8 squares of ``storage_size``, decoded once and cached, and
     what reading the data set skipped (reported into ``run`` before anything is decoded, see
-    :class:`~condet.data.skipped.SkippedRecords`; a plain image folder skips nothing)."""
+    :class:`~condet.data.load.DataSets`; a plain image folder skips nothing)."""
     cache_dir = config.cache_dir or default_cache_dir()
-    data = SkippedRecords(config.strict, cache_dir, progress=config.progress)
+    data = DataSets(config.strict, cache_dir, progress=config.progress)
     if config.crops:
         annotations = data.load(config.data, config.split, image_root=config.images)
         skipped = data.report(run)
@@ -125,7 +122,7 @@ def pretraining_images(
             annotations, size=storage_size, cache_dir=cache_dir, progress=config.progress
         )
         return crops, skipped
-    paths = image_paths(config.data, config.split, config.images, skipped=data)
+    paths = image_paths(config.data, config.split, config.images, data=data)
     skipped = data.report(run)
     images = ImageTensors(
         paths, storage_size, cache_dir=cache_dir, workers=config.workers, progress=config.progress
@@ -133,12 +130,13 @@ def pretraining_images(
     return images, skipped
 
 
-def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) -> Path:
-    """Train, then write ``RUN/backbone.safetensors``; returns the run folder.
+def run_pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) -> Path:
+    """Train, then write ``RUN/backbone.safetensors`` and ``RUN/metrics.json`` (the last
+    epoch's mean loss); returns the run folder.
 
     ``callbacks`` are added to the trainer's (to time or inspect a run).
     """
-    run = prepare_run_folder(config, config, "pretrain")
+    run = prepare_run_folder(config, "pretrain")
     # Views are cropped from images stored a little larger, as 224 crops come from 256 images.
     dataset, skipped = pretraining_images(
         config, storage_size=round(config.image_size * 8 / 7), run=run
@@ -166,6 +164,9 @@ def pretrain(config: PretrainConfig, callbacks: list[L.Callback] | None = None) 
     if trainer.is_global_zero:
         save_backbone(module.backbone, run / "backbone.safetensors")
         logger.info("backbone written to %s", run / "backbone.safetensors")
+        losses = [row["train/loss_epoch"] for row in read_training_log(run)]
+        losses = [float(loss) for loss in losses if loss]
+        write_metrics(run, {"final_loss": losses[-1]} if losses else {})
     return run
 
 
