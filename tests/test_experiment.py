@@ -347,7 +347,15 @@ def test_runs_record_their_options_without_the_experiment_folder(tmp_path):
     assert enc3.depends == ["ssl"] and cam.depends == ["enc-s3"]
     with pytest.raises(CondetError, match=r"refers to \{run:gan\}: no such run"):
         plan_runs(
-            {"runs": [{"name": "x", "command": "ood", "options": {"weights": "{run:gan}"}}]},
+            {
+                "runs": [
+                    {
+                        "name": "x",
+                        "command": "ood",
+                        "options": {"weights": "{run:gan}", "withhold": ["ring"]},
+                    }
+                ]
+            },
             tmp_path,
         )
 
