@@ -681,6 +681,20 @@ def test_a_failed_slurm_job_withdraws_the_jobs_chained_to_it(tmp_path):
     assert failures[1] == "enc: withdrawn, as a run it uses failed"
 
 
+def test_a_run_failing_in_a_worker_is_one_line_and_its_output_is_in_its_log(tmp_path):
+    ssl = plan_runs(TINY, tmp_path / "out")[0]
+    # the worker's call names a protocol file that is not there, so the run fails in the worker
+    call = launch.ExperimentCall(tmp_path / "gone.yaml", tmp_path / "out", None, smoke=False)
+    launcher = launch.ProcessLauncher(call, jobs=1)
+    try:
+        failures = launch.launch_runs([ssl], launcher)
+    finally:
+        launcher.close()
+    log = tmp_path / "out" / "logs" / "ssl.log"
+    assert failures == [f"ssl: CondetError: no protocol file at {call.protocol}; see {log}"]
+    assert log.exists()
+
+
 def test_bad_launch_options_are_one_line(tmp_path, capsys, monkeypatch):
     protocol = write_protocol(tmp_path / "tiny.yaml", TINY)
     assert main(["experiment", str(protocol), "--jobs", "0"]) == 1

@@ -3,20 +3,22 @@
 Each run is launched as ``condet experiment PROTOCOL --only RUN`` into the one experiment
 folder (the same records, resumes and checks as a run made in-process), as soon as the runs
 it uses have finished: a detector waits for its pretraining. On this machine
-(:class:`ProcessLauncher`) ``--jobs N`` processes run at once, each with ``cores / N``
-threads and its output in ``OUT/logs/RUN.log``; on a cluster (:class:`SubmititLauncher`, the
-launcher detectron2, MAE and DINO use) every run is a job, submitted at once with its
-dependencies as SLURM job dependencies (``afterok``), so the cluster's queue orders them.
+(:class:`ProcessLauncher`) ``--jobs N`` worker processes run one run each at a time, with
+``cores / N`` threads each and each run's output in ``OUT/logs/RUN.log``; on a cluster
+(:class:`SubmititLauncher`, the launcher detectron2, MAE and DINO use) every run is a job,
+submitted at once with its dependencies as SLURM job dependencies (``afterok``), so the
+cluster's queue orders them.
 Seed 0 of every run goes before seed 1, so that a protocol cut short holds whole seeds.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +49,9 @@ class Launcher(Protocol):
     def cancel(self, handle: Any) -> None:
         """Withdraw a run chained to one that failed (it would wait for ever)."""
 
+    def close(self) -> None:
+        """Release what the launcher holds (its worker processes) once every run has ended."""
+
 
 @dataclass(frozen=True)
 class ExperimentCall:
@@ -73,7 +78,9 @@ def available_cores() -> int:
 
 
 class ProcessLauncher:
-    """Runs as ``python -m condet`` processes of ``threads`` threads, ``jobs`` at a time."""
+    """Runs in ``jobs`` worker processes of ``cores / jobs`` threads each, which live for the
+    whole protocol: a run starts in a worker that has imported torch already, so a protocol of
+    many short runs (a smoke test) does not pay a process start per run."""
 
     chains_dependencies = False
 
@@ -83,30 +90,68 @@ class ProcessLauncher:
         self.call, self.capacity = call, jobs
         self.threads = max(1, available_cores() // jobs)
         self.logs = call.out / "logs"
+        self.pool: ProcessPoolExecutor | None = None
 
-    def start(self, run: Run, after: Sequence[Any]) -> tuple[subprocess.Popen, Path]:
+    def start(self, run: Run, after: Sequence[Any]) -> tuple[Future, Path]:
         self.logs.mkdir(parents=True, exist_ok=True)
-        log = self.logs / f"{run.name}.log"
-        threads = str(self.threads)
-        environment = os.environ | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-        with log.open("w") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "condet", *self.call.argv(run.name)],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env=environment,
+        if self.pool is None:
+            # spawned, not forked: a forked child of a process whose OpenMP pool has started
+            # can hang in its first parallel region
+            self.pool = ProcessPoolExecutor(
+                self.capacity,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_use_threads,
+                initargs=(self.threads,),
             )
-        return process, log
+        log = self.logs / f"{run.name}.log"
+        return self.pool.submit(run_logged, self.call, run.name, log), log
 
-    def ended(self, handle: tuple[subprocess.Popen, Path]) -> bool:
-        return handle[0].poll() is not None
+    def ended(self, handle: tuple[Future, Path]) -> bool:
+        return handle[0].done()
 
-    def failure(self, handle: tuple[subprocess.Popen, Path]) -> str | None:
-        process, log = handle
-        return None if process.returncode == 0 else f"exit code {process.returncode}; see {log}"
+    def failure(self, handle: tuple[Future, Path]) -> str | None:
+        future, log = handle
+        error = future.exception()
+        if error is None:
+            return None
+        last_line = (str(error).strip().splitlines() or [""])[-1]
+        return f"{type(error).__name__}: {last_line}; see {log}"
 
-    def cancel(self, handle: tuple[subprocess.Popen, Path]) -> None:
-        handle[0].kill()
+    def cancel(self, handle: tuple[Future, Path]) -> None:
+        handle[0].cancel()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+
+def _use_threads(threads: int) -> None:
+    """A worker process's set-up: ``threads`` threads for torch and the libraries it calls."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_logged(call: ExperimentCall, name: str, log: Path) -> None:
+    """A worker's work: one run, with everything written to the standard output and error
+    (progress bars and the output of processes it starts too) going to ``log``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("w") as output:
+        os.dup2(output.fileno(), 1)
+        os.dup2(output.fileno(), 2)
+        try:
+            run_in_job(call, name)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
 
 
 def run_in_job(call: ExperimentCall, name: str) -> None:
@@ -149,6 +194,9 @@ class SubmititLauncher:
 
     def cancel(self, handle: Any) -> None:
         handle.cancel(check=False)
+
+    def close(self) -> None:
+        """Nothing to release: the jobs are the cluster's."""
 
 
 def slurm_launcher(

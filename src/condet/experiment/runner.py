@@ -72,7 +72,10 @@ def run_experiment(
     write_environment(out, "experiment")
     failures: list[str] = []
     if launcher is not None:
-        failures = launch_runs(_pending_runs(runs, chosen, synthetic, only), launcher)
+        try:
+            failures = launch_runs(_pending_runs(runs, chosen, synthetic, only), launcher)
+        finally:
+            launcher.close()
         chosen = set()  # what ran is in the records now, which the loop below keeps
     records: dict[str, dict[str, Any]] = {}
     for index, run in enumerate(runs, start=1):
