@@ -158,7 +158,7 @@ def run_in_job(call: ExperimentCall, name: str) -> None:
     """A cluster job's work: one run of the protocol (module level, so that it pickles)."""
     from condet.experiment.runner import run_experiment
 
-    run_experiment(call.protocol, call.out, call.data, call.smoke, [name])
+    run_experiment(call.protocol, call.out, call.data, call.smoke, [name], summary=False)
 
 
 class SubmititLauncher:

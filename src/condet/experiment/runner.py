@@ -42,6 +42,7 @@ def run_experiment(
     smoke: bool = False,
     only: Sequence[str] | None = None,
     launcher: Launcher | None = None,
+    summary: bool = True,
 ) -> Path:
     """Run the commands of protocol ``config`` and write the tables and ``report.html``.
 
@@ -50,7 +51,9 @@ def run_experiment(
     start (see :mod:`condet.experiment`). With ``only`` (protocol run names, with or without
     the ``-sN`` seed suffix), just those runs are run; the tables still hold every kept result.
     With a ``launcher`` (:mod:`condet.experiment.launch`) the runs to do are run side by side,
-    each as ``condet experiment --only RUN``, and this process then writes the tables.
+    each as ``condet experiment --only RUN``, and this process then writes the tables. Without
+    ``summary`` only the runs are run: a launcher's job leaves the protocol's files (tables,
+    report, ``protocol.yaml``, ``environment.json``) to the process that launched it.
     """
     protocol = load_protocol(config)
     name = protocol.get("name", config.stem)
@@ -68,8 +71,9 @@ def run_experiment(
     runs = plan_runs(protocol, out, data, smoke)
     chosen = select_runs(runs, only)
     resolved = protocol | {"data": resolved_data or protocol.get("data"), "smoke": smoke}
-    write_text_atomic(out / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    write_environment(out, "experiment")
+    if summary:
+        write_text_atomic(out / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        write_environment(out, "experiment")
     failures: list[str] = []
     if launcher is not None:
         try:
@@ -113,6 +117,8 @@ def run_experiment(
             }
             write_record(run, records[run.name])
         run.metrics = collect_metrics(run)
+    if not summary:
+        return out
     done = _add_finished_meanwhile(runs, synthetic, records)
     rows = summary_rows(done)
     findings = comparison_sentences(rows, protocol.get("comparisons") or [])
