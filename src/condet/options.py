@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -51,7 +52,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
         metavar="CONFIG",
         help="YAML file with any of the options below",
     )
-    hints = typing.get_type_hints(config_class)
+    hints = type_hints(config_class)
     for field in dataclasses.fields(config_class):
         name, options = _argument(field, hints[field.name])
         parser.add_argument(name, **options)
@@ -140,9 +141,16 @@ def load_config_file(config_class: type, path: Path) -> dict[str, Any]:
     return values
 
 
+@functools.cache
+def type_hints(config_class: type) -> dict[str, Any]:
+    """The field types of ``config_class``, resolved once: a protocol's plan builds a config
+    per run, and resolving the string annotations is most of that."""
+    return typing.get_type_hints(config_class)
+
+
 def build_config(config_class: type[Config], values: dict[str, Any]) -> Config:
     """``config_class(**values)`` with every value converted to and checked against its type."""
-    hints = typing.get_type_hints(config_class)
+    hints = type_hints(config_class)
     converted = {}
     for name, value in values.items():
         if name not in hints:

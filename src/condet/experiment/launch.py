@@ -26,7 +26,9 @@ from typing import Any, Protocol
 from condet.errors import CondetError
 from condet.experiment.protocol import Run
 
-POLL_SECONDS = 1.0
+# how often a launcher is asked which runs ended: a short run waits up to this long for its
+# successor, so it is short; asking is a poll() or a done()
+POLL_SECONDS = 0.1
 
 
 class Launcher(Protocol):

@@ -13,7 +13,7 @@ from typing import Any
 
 from condet.commands import Command, get_command
 from condet.errors import CondetError
-from condet.options import option_flag, positional_fields
+from condet.options import option_flag, positional_fields, type_hints
 from condet.yaml_files import read_yaml
 
 
@@ -142,7 +142,7 @@ def positional_values(command: Command, arguments: list[Any]) -> dict[str, Any]:
     list positional takes the rest)."""
     values: dict[str, Any] = {}
     remaining = list(arguments)
-    hints = typing.get_type_hints(command.config)
+    hints = type_hints(command.config)
     for spec in positional_fields(command.config):
         if not remaining:
             break
