@@ -14,7 +14,13 @@ from condet.data import (
     mark_withheld,
     withhold_classes,
 )
-from condet.data.splits import labelled_subset, read_image_ids, subset_by_ids
+from condet.data.splits import (
+    drop_classes,
+    labelled_subset,
+    rare_classes,
+    read_image_ids,
+    subset_by_ids,
+)
 from condet.errors import CondetError
 
 
@@ -85,6 +91,23 @@ class TestWithheldClasses:
     def test_unknown_class_name(self):
         with pytest.raises(CondetError, match="unknown class 'zebra'; the classes are: a, b"):
             withhold_classes(toy([[0]]), ["zebra"])
+
+
+class TestRareClasses:
+    def test_classes_under_the_minimum_in_class_order_absent_ones_included(self):
+        annotations = toy([[0, 1], [1, 1], [2, 0], [0]])  # a: 3, b: 3, c: 1, d: 0
+        assert rare_classes(annotations, 3) == ["c", "d"]
+        assert rare_classes(annotations, 4) == ["a", "b", "c", "d"]
+        assert rare_classes(annotations, 0) == []
+
+    def test_excluded_classes_are_not_listed(self):
+        assert rare_classes(toy([[0, 0], [2]]), 2, exclude=["d"]) == ["b", "c"]
+
+    def test_dropping_removes_the_boxes_without_marking_them_withheld(self):
+        annotations = mark_withheld(toy([[0, 1], [1, 1], [2]]), ["a"])
+        kept = drop_classes(annotations, ["b"])
+        assert [image.labels.tolist() for image in kept] == [[0], [], [2]]
+        assert kept.classes == annotations.classes and kept.withheld == ("a",)
 
 
 class TestImageIds:

@@ -239,3 +239,62 @@ def test_test_image_ids_keep_those_test_images_only(synthetic_root, tmp_path):
     train, kept = load_splits(config, DataSets())
     assert [image.image_id for image in kept] == chosen
     assert len(train) == len(load_voc(synthetic_root, "trainval"))
+
+
+def test_classes_with_too_few_crops_are_dropped_from_both_splits(synthetic_root, caplog):
+    from condet.config.classify import ClassifyConfig
+    from condet.data.load import DataSets
+    from condet.options import build_config
+    from condet.train.classify import load_splits
+
+    counts = load_voc(synthetic_root, "trainval").object_counts()
+    rarest = min(counts, key=counts.get)
+    config = build_config(
+        ClassifyConfig,
+        {
+            "data": synthetic_root,
+            "split": "trainval",
+            "test_split": "test",
+            "min_crops": counts[rarest] + 1,
+            "withhold": [name for name in SYNTHETIC_CLASSES if name != rarest][:1],
+        },
+    )
+    dropped = [name for name in SYNTHETIC_CLASSES if counts[name] <= counts[rarest]]
+    dropped = [name for name in dropped if name not in config.withhold]
+    train, test = load_splits(config, DataSets())
+    assert train.withheld == (*config.withhold, *dropped) and test.withheld == tuple(
+        config.withhold
+    )
+    dropped_ids = train.class_ids(dropped)
+    for split in (train, test):
+        assert not any(set(image.labels.tolist()) & set(dropped_ids) for image in split)
+    assert f"fewer than {counts[rarest] + 1} training crops: {', '.join(dropped)}" in caplog.text
+
+
+@pytest.mark.slow
+def test_eval_every_logs_a_learning_curve_and_leaves_training_unchanged(synthetic_root, tmp_path):
+    runs = {}
+    for every in (0, 1):
+        runs[every] = tmp_path / f"every-{every}"
+        argv = classify_args(
+            synthetic_root,
+            runs[every],
+            "--loss",
+            "ce",
+            "--epochs",
+            "3",
+            "--withhold",
+            "star",
+            "ring",
+            "--eval-every",
+            str(every),
+        )
+        assert main(argv) == 0
+    curve = [row for row in read_training_log(runs[1]) if row.get("test/ncm_top1")]
+    assert [int(row["epoch"]) for row in curve] == [0, 1]
+    for row in curve:
+        aurocs = [float(value) for key, value in row.items() if key.startswith("test/auroc_")]
+        assert len(aurocs) == 5 and float(row["test/best_auroc"]) == max(aurocs)
+        assert 0 <= float(row["test/ncm_top1"]) <= 1
+    plain, curved = (json.loads((runs[e] / "results.json").read_text()) for e in (0, 1))
+    assert curved == plain

@@ -72,6 +72,14 @@ class ClassifyConfig(TrainingOptions):
             "metavar": "FILE",
         },
     )
+    min_crops: int = field(
+        default=1,
+        metadata={
+            "help": "classes with fewer training crops are dropped from training and test, and "
+            "listed (1: those with none)",
+            "minimum": 0,
+        },
+    )
     loss: Literal["supcon", "rince", "ranked", "ce"] = field(
         default="supcon", metadata={"help": "training loss"}
     )
@@ -113,6 +121,14 @@ class ClassifyConfig(TrainingOptions):
         },
     )
     epochs: int = field(default=30, metadata={"help": "passes over the crops", "minimum": 1})
+    eval_every: int = field(
+        default=0,
+        metadata={
+            "help": "evaluate on the test crops every N epochs as well as at the end (0: end); "
+            "the scores go to logs/metrics.csv, a learning curve",
+            "minimum": 0,
+        },
+    )
     optimizer: Literal["sgd", "adamw"] | None = field(
         default=None,
         metadata={

@@ -10,7 +10,8 @@ VOC's ``ImageSets`` lists them and ``condet select`` writes them (``--labeled-im
 rest of the split is then the unlabelled pool.
 
 For open-set evaluation, chosen classes are withheld: their boxes are removed from the training
-split, and kept but marked (``Annotations.withheld``) in the test split.
+split, and kept but marked (``Annotations.withheld``) in the test split. Classes with too few
+training boxes to learn from can be dropped from both (:func:`rare_classes`).
 """
 
 from __future__ import annotations
@@ -165,3 +166,24 @@ def known_class_ids(annotations: Annotations) -> list[int]:
     """Indices of the classes that are not withheld."""
     withheld = set(annotations.withheld)
     return [index for index, name in enumerate(annotations.classes) if name not in withheld]
+
+
+def rare_classes(
+    annotations: Annotations, min_objects: int, exclude: Iterable[str] = ()
+) -> list[str]:
+    """Classes with fewer than ``min_objects`` boxes (none included), in class order, except
+    the ``exclude``d ones: too few examples to learn, or to estimate a prototype from."""
+    counts = annotations.object_counts()
+    excluded = set(exclude)
+    return [
+        name for name in annotations.classes if counts[name] < min_objects and name not in excluded
+    ]
+
+
+def drop_classes(annotations: Annotations, names: Iterable[str]) -> Annotations:
+    """Every box of the ``names`` classes removed; unlike :func:`withhold_classes`, the classes
+    are not marked withheld: they take no part in training or evaluation."""
+    dropped_ids = annotations.class_ids(tuple(names))
+    return annotations.derive(
+        image.select(~np.isin(image.labels, dropped_ids)) for image in annotations
+    )

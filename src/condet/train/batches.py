@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from condet.errors import CondetError
@@ -80,6 +81,19 @@ class StepBatches(Dataset):
         step, indices = key
         batch = self.images[indices]
         return (batch, step) if self.transform is None else self.transform(batch, step)
+
+
+class LabelledCrops:
+    """``crops[indices]`` and their labels, as :class:`StepBatches` expects of a tensor."""
+
+    def __init__(self, crops: Tensor, labels: Tensor) -> None:
+        self.crops, self.labels = crops, labels
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        return self.crops[indices], self.labels[indices]
 
 
 class ResumableLoader(DataLoader):

@@ -29,7 +29,14 @@ from condet.data.cache import default_cache_dir
 from condet.data.crops import ObjectCropDataset
 from condet.data.load import DataSets
 from condet.data.normalize import Normalize
-from condet.data.splits import known_class_ids, labelled_subset, mark_withheld, withhold_classes
+from condet.data.splits import (
+    drop_classes,
+    known_class_ids,
+    labelled_subset,
+    mark_withheld,
+    rare_classes,
+    withhold_classes,
+)
 from condet.data.views import LabelledTwoViews, TwoViews, crop_augmentation
 from condet.errors import CondetError
 from condet.evaluation.encoders import (
@@ -54,25 +61,13 @@ from condet.models.backbones import input_normalization
 from condet.models.encoder import CropEncoder
 from condet.models.weights import save_weights
 from condet.run_folder import prepare_run_folder, write_metrics
-from condet.train.batches import StepBatches
+from condet.train.batches import LabelledCrops, StepBatches
+from condet.train.encoder_evaluation import PeriodicEncoderEvaluation
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
 
 logger = logging.getLogger("condet")
-
-
-class LabelledCrops:
-    """``crops[indices]`` and their labels, as :class:`StepBatches` expects of a tensor."""
-
-    def __init__(self, crops: Tensor, labels: Tensor) -> None:
-        self.crops, self.labels = crops, labels
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-    def __getitem__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
-        return self.crops[indices], self.labels[indices]
 
 
 class ClassifyModule(L.LightningModule):
@@ -174,7 +169,9 @@ def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None
 def load_splits(config: ClassifyConfig, data: DataSets) -> tuple[Annotations, Annotations]:
     """Training annotations (of the ``--labeled-images`` only, when given) without the withheld
     classes, test annotations (of the ``--test-image-ids`` only) with them marked; both read
-    through ``data``, which counts what their readers skipped."""
+    through ``data``, which counts what their readers skipped. Classes with fewer than
+    ``--min-crops`` training crops are dropped from both; the training side lists them among
+    its withheld classes, so they are not known classes either."""
     train = data.load(config.data, config.split, image_root=config.images)
     test = data.load(
         config.data, config.test_split, image_root=config.images, classes=train.classes
@@ -183,19 +180,27 @@ def load_splits(config: ClassifyConfig, data: DataSets) -> tuple[Annotations, An
         train = labelled_subset(train, ids_file=config.labeled_images)
     if config.test_image_ids is not None:
         test = labelled_subset(test, ids_file=config.test_image_ids)
-    if config.withhold:
-        train = withhold_classes(train, config.withhold)
-        test = mark_withheld(test, config.withhold)
-        known = [name for name in train.classes if name not in config.withhold]
+    dropped = rare_classes(train, config.min_crops, exclude=config.withhold)
+    if dropped:
+        logger.warning(
+            "dropped %d classes with fewer than %d training crops: %s",
+            len(dropped),
+            config.min_crops,
+            ", ".join(dropped),
+        )
+    if config.withhold or dropped:
+        train = withhold_classes(train, [*config.withhold, *dropped])
+        test = mark_withheld(drop_classes(test, dropped), config.withhold)
+        known = known_class_ids(train)
         if not known:
             raise CondetError(
-                f"--withhold names every class of {config.data} ({', '.join(train.classes)}); "
-                "leave at least one class to train on"
+                f"--withhold and --min-crops {config.min_crops} leave no class of {config.data} "
+                f"to train on ({', '.join(train.classes)}); leave at least one class"
             )
         if train.num_objects == 0:
             raise CondetError(
                 f"--withhold leaves no objects to train on: the split {config.split!r} has none "
-                f"of the other classes ({', '.join(known)})"
+                f"of the other classes ({', '.join(train.classes[i] for i in known)})"
             )
     return train, test
 
@@ -227,16 +232,19 @@ def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | Non
         mean, std = (list(values) for values in input_normalization(config.backbone))
     module_config = _module_config(config, len(classes))
     augment = crop_augmentation(config.crop_size, config.min_scale, mean, std)
+    normalize = Normalize(mean, std)
+    evaluation = PeriodicEncoderEvaluation(
+        crops["train"], crops["test"], known, normalize, config.eval_every
+    )
     trainer, module = fit(
         config,
         run,
         StepBatches(LabelledCrops(crops["train"].crops, crops["train"].labels)),
         lambda steps_per_epoch: ClassifyModule(module_config, known, rank_matrix, steps_per_epoch),
         views=lambda rank: LabelledTwoViews(TwoViews(augment, config.seed, rank)),
-        callbacks=callbacks,
+        callbacks=[evaluation, *(callbacks or [])],
     )
     if trainer.is_global_zero:
-        normalize = Normalize(mean, std)
         recompute_batchnorm_statistics(module.encoder, crops["train"].crops, normalize)
         bank, bank_labels = known_bank(module.encoder, crops["train"], known, normalize)
         prototypes = class_prototypes(bank, bank_labels, len(classes))
@@ -254,7 +262,13 @@ def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | Non
         results = evaluate_encoder(
             module.encoder, bank, bank_labels, crops["test"], known, normalize, run
         )
-        results |= {"loss": config.loss, "withheld": list(config.withhold), "skipped": skipped}
+        dropped = [name for name in train_annotations.withheld if name not in config.withhold]
+        results |= {
+            "loss": config.loss,
+            "withheld": list(config.withhold),
+            "dropped": dropped,
+            "skipped": skipped,
+        }
         write_text_atomic(run / "results.json", json.dumps(results, indent=2))
         write_text_atomic(run / "results.md", encoder_results_markdown(results))
         write_metrics(run, results)
