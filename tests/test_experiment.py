@@ -97,6 +97,29 @@ def test_plan_turns_options_into_the_commands_flags(tmp_path, monkeypatch):
     assert cam.folder == tmp_path / "cam.png"
 
 
+def test_a_run_that_writes_one_file_is_referred_to_by_that_file(tmp_path):
+    protocol = {
+        "name": "derived",
+        "runs": [
+            {"name": "ranks", "command": "rankings derive", "args": ["/data"]},
+            {
+                "name": "enc",
+                "command": "ood",
+                "options": {
+                    "data": "/data",
+                    "withhold": ["a"],
+                    "loss": "ranked",
+                    "rankings": "{run:ranks}",
+                },
+            },
+        ],
+    }
+    ranks, enc = plan_runs(protocol, tmp_path)
+    assert ranks.folder == tmp_path / "ranks.yaml"
+    assert enc.argv[enc.argv.index("--rankings") + 1] == str(tmp_path / "ranks.yaml")
+    assert enc.depends == ["ranks"]
+
+
 def test_smoke_keeps_one_seed_and_adds_its_overrides(tmp_path):
     runs = plan_runs(PROTOCOL, tmp_path, data="/elsewhere", smoke=True)
     assert [run.name for run in runs] == ["ssl", "enc-s3", "cam"]

@@ -90,6 +90,10 @@ def plan_runs(
     if smoke:
         seeds = seeds[:1]
     per_seed = {run["name"] for run in protocol["runs"] if run.get("seeds")}
+    # {run:NAME} is what NAME writes: a folder, or one file (rankings derive's .yaml)
+    suffixes = {
+        run["name"]: protocol_command(run["command"]).output_suffix for run in protocol["runs"]
+    }
     runs = []
     for spec in protocol["runs"]:
         command = protocol_command(spec["command"])
@@ -107,6 +111,7 @@ def plan_runs(
                 "first": seeds[0],
                 "out": out,
                 "per_seed": per_seed,
+                "suffixes": suffixes,
                 "depends": [],
             }
             positional = [_substitute(value, context) for value in spec.get("args", [])]
@@ -206,11 +211,11 @@ def _substitute(value: Any, context: dict[str, Any]) -> Any:
         return value
 
     def run_folder(match: re.Match) -> str:
-        name = match.group(1)
+        base_name = name = match.group(1)
         if name in context["per_seed"]:
             name = f"{name}-s{context['seed'] if context['seed'] is not None else context['first']}"
         context["depends"].append(name)
-        return str(context["out"] / name)
+        return str(context["out"] / name) + context["suffixes"].get(base_name, "")
 
     value = re.sub(r"\{run:([^}]+)\}", run_folder, value)
     value = value.replace("{data}", str(context["data"])).replace("{out}", str(context["out"]))
