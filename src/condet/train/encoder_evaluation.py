@@ -59,7 +59,9 @@ class PeriodicEncoderEvaluation(L.Callback):
         epoch = trainer.current_epoch + 1
         if self.every <= 0 or epoch % self.every or epoch == trainer.max_epochs:
             return
-        if not trainer.is_global_zero:
+        # --max-steps can end the run inside an epoch; the end of the run scores that one
+        stopped_early = 0 < trainer.max_steps <= trainer.global_step
+        if stopped_early or not trainer.is_global_zero:
             return
         devices = [module.device] if module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
