@@ -19,39 +19,38 @@ from condet.run_folder import read_training_log
 
 
 def curve(run: Path) -> list[dict[str, float]]:
-    """``[{epoch, ncm, knn, linear, best_auroc, cpu_min}]`` at each evaluation of ``run``."""
+    """``[{epoch, ncm, knn, linear, best_auroc, cpu_min}]`` at each evaluation of ``run``
+    (``best_auroc`` is NaN without withheld classes)."""
     rows = read_training_log(run)
     cpu_seconds = {
         int(row["epoch"]): float(row["time/cpu_s"]) for row in rows if row.get("time/cpu_s")
     }
-    points = [
-        {
-            "epoch": int(row["epoch"]) + 1,
-            "ncm": float(row["test/ncm_top1"]),
-            "knn": float(row["test/knn_top1"]),
-            "linear": float(row["test/linear_top1"]),
-            "best_auroc": float(row["test/best_auroc"]),
-        }
+    # keyed by epoch: the log parts of a resumed run can repeat an evaluation, the last stands
+    points = {
+        int(row["epoch"]) + 1: point(
+            *(float(row[f"test/{name}_top1"]) for name in ("ncm", "knn", "linear")),
+            float(row.get("test/best_auroc") or "nan"),
+        )
         for row in rows
         if row.get("test/ncm_top1")
-    ]
+    }
     results = run / "results.json"
     if results.is_file():
         final = json.loads(results.read_text())
         epochs = max((int(row["epoch"]) for row in rows if row.get("epoch")), default=0) + 1
-        points.append(
-            {
-                "epoch": epochs,
-                "ncm": final["ncm"]["top1"],
-                "knn": final["knn"]["top1"],
-                "linear": final["linear"]["top1"],
-                "best_auroc": max(metrics["auroc"] for metrics in final["ood"].values()),
-            }
+        aurocs = [metrics["auroc"] for metrics in final.get("ood", {}).values()]
+        points[epochs] = point(
+            *(final[name]["top1"] for name in ("ncm", "knn", "linear")),
+            max(aurocs, default=float("nan")),
         )
-    for point in points:
-        logged = [epoch for epoch in cpu_seconds if epoch < point["epoch"]]
-        point["cpu_min"] = cpu_seconds[max(logged)] / 60 if logged else 0.0
-    return points
+    for epoch, values in points.items():
+        logged = [logged_epoch for logged_epoch in cpu_seconds if logged_epoch < epoch]
+        values |= {"epoch": epoch, "cpu_min": cpu_seconds[max(logged)] / 60 if logged else 0.0}
+    return [points[epoch] for epoch in sorted(points)]
+
+
+def point(ncm: float, knn: float, linear: float, best_auroc: float) -> dict[str, float]:
+    return {"ncm": ncm, "knn": knn, "linear": linear, "best_auroc": best_auroc}
 
 
 def plot(curves: dict[str, list[dict[str, float]]], path: Path) -> None:

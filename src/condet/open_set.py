@@ -35,7 +35,7 @@ from condet.data.crops import crop_boxes
 from condet.data.datasets import continuous_boxes, read_rgb
 from condet.data.load import DataSets
 from condet.data.normalize import Normalize
-from condet.data.splits import mark_withheld
+from condet.data.splits import drop_classes, mark_withheld
 from condet.errors import CondetError
 from condet.evaluation.coco_metrics import coco_ap
 from condet.evaluation.detection import voc_ap
@@ -149,10 +149,18 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         encoder, saved, config.threshold, source=config.encoder
     )
     classes = saved["classes"]
-    withheld_names = [name for index, name in enumerate(classes) if index not in saved["known"]]
+    # classes dropped for too few training crops take no part, as in the encoder's evaluation
+    dropped = saved.get("dropped", [])
+    withheld_names = [
+        name
+        for index, name in enumerate(classes)
+        if index not in saved["known"] and name not in dropped
+    ]
     read = DataSets(progress=progress)
     annotations = read.load(config.data, config.split, image_root=config.images, classes=classes)
     skipped = read.report(out)
+    if dropped:
+        annotations = drop_classes(annotations, dropped)
     if withheld_names:
         annotations = mark_withheld(annotations, withheld_names)
     detections = predict(detector, annotations, progress=progress)

@@ -103,6 +103,13 @@ class TestRareClasses:
     def test_excluded_classes_are_not_listed(self):
         assert rare_classes(toy([[0, 0], [2]]), 2, exclude=["d"]) == ["b", "c"]
 
+    def test_crowd_boxes_are_not_counted(self):
+        crowd = ImageAnnotation(
+            "0", "0.jpg", 10, 10, [[0, 0, 5, 5]] * 3, [0, 1, 1], iscrowd=[0, 0, 1]
+        )
+        assert rare_classes(Annotations([crowd], ("a", "b")), 2) == ["a", "b"]
+        assert rare_classes(Annotations([crowd], ("a", "b")), 1) == []
+
     def test_dropping_removes_the_boxes_without_marking_them_withheld(self):
         annotations = mark_withheld(toy([[0, 1], [1, 1], [2]]), ["a"])
         kept = drop_classes(annotations, ["b"])

@@ -226,7 +226,7 @@ def test_test_image_ids_keep_those_test_images_only(synthetic_root, tmp_path):
     from condet.config.classify import ClassifyConfig
     from condet.data.load import DataSets
     from condet.options import build_config
-    from condet.train.classify import load_splits
+    from condet.train.crop_splits import load_splits
 
     test = load_voc(synthetic_root, "test")
     chosen = [image.image_id for image in test][:3]
@@ -245,7 +245,7 @@ def test_classes_with_too_few_crops_are_dropped_from_both_splits(synthetic_root,
     from condet.config.classify import ClassifyConfig
     from condet.data.load import DataSets
     from condet.options import build_config
-    from condet.train.classify import load_splits
+    from condet.train.crop_splits import load_splits
 
     counts = load_voc(synthetic_root, "trainval").object_counts()
     rarest = min(counts, key=counts.get)

@@ -11,7 +11,7 @@ from condet.config.classify import ClassifyConfig
 from condet.data import load_voc
 from condet.data.load import DataSets
 from condet.train import detect as detect_module
-from condet.train.classify import load_splits
+from condet.train.crop_splits import load_splits
 from tests.test_errors import one_error_line
 from tests.train.test_detect import detect_args
 

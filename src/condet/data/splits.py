@@ -171,9 +171,10 @@ def known_class_ids(annotations: Annotations) -> list[int]:
 def rare_classes(
     annotations: Annotations, min_objects: int, exclude: Iterable[str] = ()
 ) -> list[str]:
-    """Classes with fewer than ``min_objects`` boxes (none included), in class order, except
-    the ``exclude``d ones: too few examples to learn, or to estimate a prototype from."""
-    counts = annotations.object_counts()
+    """Classes with fewer than ``min_objects`` objects (none included), in class order, except
+    the ``exclude``d ones: too few examples to learn, or to estimate a prototype from. Crowd
+    boxes do not count: they are not one object, and are never cropped."""
+    counts = annotations.object_counts() - annotations.crowd_counts()
     excluded = set(exclude)
     return [
         name for name in annotations.classes if counts[name] < min_objects and name not in excluded

@@ -24,21 +24,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from condet.config.classify import ClassifyConfig
-from condet.data.annotations import Annotations
 from condet.data.cache import default_cache_dir
 from condet.data.crops import ObjectCropDataset
 from condet.data.load import DataSets
 from condet.data.normalize import Normalize
 from condet.data.splits import (
-    drop_classes,
     known_class_ids,
-    labelled_subset,
-    mark_withheld,
-    rare_classes,
-    withhold_classes,
 )
 from condet.data.views import LabelledTwoViews, TwoViews, crop_augmentation
-from condet.errors import CondetError
 from condet.evaluation.encoders import (
     crop_mean_std,
     encoder_results_markdown,
@@ -49,10 +42,6 @@ from condet.evaluation.encoders import (
 from condet.evaluation.ood import acceptance_threshold, class_prototypes
 from condet.io import write_text_atomic
 from condet.losses import (
-    load_groups,
-    load_rankings,
-    rank_matrix_from_groups,
-    rank_matrix_from_rankings,
     ranked_infonce_loss,
     supcon_loss,
 )
@@ -62,6 +51,7 @@ from condet.models.encoder import CropEncoder
 from condet.models.weights import save_weights
 from condet.run_folder import prepare_run_folder, write_metrics
 from condet.train.batches import LabelledCrops, StepBatches
+from condet.train.crop_splits import load_splits, rank_matrix_for
 from condet.train.encoder_evaluation import PeriodicEncoderEvaluation
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
@@ -151,60 +141,6 @@ class ClassifyModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
-def rank_matrix_for(config: ClassifyConfig, classes: list[str]) -> Tensor | None:
-    """The loss's rank matrix: ranked (rankings file, ``r``), RINCE (groups file), else None."""
-    if config.loss in ("supcon", "ce"):
-        return None  # the config has made sure the other losses name their --rankings
-    if config.loss == "rince":
-        matrix = rank_matrix_from_groups(classes, load_groups(config.rankings))
-    else:
-        matrix = rank_matrix_from_rankings(classes, load_rankings(config.rankings), config.r)
-    if len(config.temperatures) < int(matrix.max()):
-        raise CondetError(
-            f"{int(matrix.max())} ranks need as many --temperatures, got {config.temperatures}"
-        )
-    return matrix
-
-
-def load_splits(config: ClassifyConfig, data: DataSets) -> tuple[Annotations, Annotations]:
-    """Training annotations (of the ``--labeled-images`` only, when given) without the withheld
-    classes, test annotations (of the ``--test-image-ids`` only) with them marked; both read
-    through ``data``, which counts what their readers skipped. Classes with fewer than
-    ``--min-crops`` training crops are dropped from both; the training side lists them among
-    its withheld classes, so they are not known classes either."""
-    train = data.load(config.data, config.split, image_root=config.images)
-    test = data.load(
-        config.data, config.test_split, image_root=config.images, classes=train.classes
-    )
-    if config.labeled_images is not None:
-        train = labelled_subset(train, ids_file=config.labeled_images)
-    if config.test_image_ids is not None:
-        test = labelled_subset(test, ids_file=config.test_image_ids)
-    dropped = rare_classes(train, config.min_crops, exclude=config.withhold)
-    if dropped:
-        logger.warning(
-            "dropped %d classes with fewer than %d training crops: %s",
-            len(dropped),
-            config.min_crops,
-            ", ".join(dropped),
-        )
-    if config.withhold or dropped:
-        train = withhold_classes(train, [*config.withhold, *dropped])
-        test = mark_withheld(drop_classes(test, dropped), config.withhold)
-        known = known_class_ids(train)
-        if not known:
-            raise CondetError(
-                f"--withhold and --min-crops {config.min_crops} leave no class of {config.data} "
-                f"to train on ({', '.join(train.classes)}); leave at least one class"
-            )
-        if train.num_objects == 0:
-            raise CondetError(
-                f"--withhold leaves no objects to train on: the split {config.split!r} has none "
-                f"of the other classes ({', '.join(train.classes[i] for i in known)})"
-            )
-    return train, test
-
-
 def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train the crop encoder, evaluate it, and write the run folder (``metrics.json`` holds
     the evaluation, as ``results.json``); returns it."""
@@ -225,7 +161,8 @@ def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | Non
     }
     classes = train_annotations.classes
     known = known_class_ids(train_annotations)
-    rank_matrix = rank_matrix_for(config, classes)
+    dropped = [name for name in train_annotations.withheld if name not in config.withhold]
+    rank_matrix = rank_matrix_for(config, classes, dropped)
     if config.normalization == "dataset":
         mean, std = crop_mean_std(crops["train"].crops)
     else:
@@ -253,6 +190,7 @@ def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | Non
             "config": module_config,
             "classes": classes,
             "known": known,
+            "dropped": dropped,
             "mean": mean,
             "std": std,
             "prototypes": prototypes,
@@ -262,7 +200,6 @@ def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | Non
         results = evaluate_encoder(
             module.encoder, bank, bank_labels, crops["test"], known, normalize, run
         )
-        dropped = [name for name in train_annotations.withheld if name not in config.withhold]
         results |= {
             "loss": config.loss,
             "withheld": list(config.withhold),

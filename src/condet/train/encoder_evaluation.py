@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins import TorchSyncBatchNorm
 
 from condet.data.crops import ObjectCropDataset
 from condet.data.normalize import Normalize
@@ -65,7 +66,8 @@ class PeriodicEncoderEvaluation(L.Callback):
             return
         devices = [module.device] if module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            encoder = copy.deepcopy(module.encoder)
+            # plain BatchNorm: SyncBatchNorm would wait for the other processes, which train on
+            encoder = TorchSyncBatchNorm().revert(copy.deepcopy(module.encoder))
             recompute_batchnorm_statistics(encoder, self.train.crops, self.normalize)
             bank, bank_labels = known_bank(encoder, self.train, self.known, self.normalize)
             results = evaluate_encoder(
