@@ -259,3 +259,25 @@ def test_clip_grad_norm_reaches_the_trainer(tmp_path):
     assert clipped.gradient_clip_val == 10
     assert clipped.gradient_clip_algorithm == "norm"
     assert make_trainer(DetectConfig(), tmp_path / "b", max_epochs=1).gradient_clip_val is None
+
+
+def test_focal_gamma_trains_the_box_classifier_with_a_focal_loss_and_saves_a_plain_detector(
+    synthetic_root, tmp_path
+):
+    from condet.config.detect import DetectConfig
+    from condet.models.focal_heads import FocalLossRoIHeads
+    from condet.options import build_config
+    from condet.train.detect import _module_config
+    from condet.train.detector_module import DetectorModule
+
+    config = build_config(DetectConfig, {"weights": "random", "focal_gamma": 1.5})
+    module = DetectorModule(_module_config(config), num_classes=3, steps_per_epoch=1)
+    assert isinstance(module.model.roi_heads, FocalLossRoIHeads)
+    assert module.model.roi_heads.gamma == 1.5
+    plain = DetectorModule(_module_config(DetectConfig(weights="random")), 3, 1)
+    assert type(plain.model.roi_heads) is not FocalLossRoIHeads
+    run = tmp_path / "focal"
+    argv = detect_args(synthetic_root, run, "--focal-gamma", "1.5", "--max-steps", "2")
+    assert main(argv) == 0
+    detector, _, _ = load_detector(run)
+    assert type(detector.roi_heads) is not FocalLossRoIHeads

@@ -174,6 +174,14 @@ class DetectConfig(TrainingOptions):
             "minimum": 0,
         },
     )
+    focal_gamma: float = field(
+        default=0.0,
+        metadata={
+            "help": "train the box classifier with a focal loss of this exponent (Unbiased "
+            "Teacher: 1.5; 0: cross-entropy)",
+            "minimum": 0,
+        },
+    )
     eval_every: int = field(
         default=0,
         metadata={"help": "evaluate every N epochs as well as at the end (0: end)", "minimum": 0},

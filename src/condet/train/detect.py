@@ -129,6 +129,7 @@ def _module_config(config: DetectConfig) -> dict[str, Any]:
         "warmup_steps",
         "seed",
         "channels_last",
+        "focal_gamma",
         *DETECTOR_KEYS,
         *SEMI_KEYS,
     )

@@ -18,6 +18,7 @@ from condet.data.annotations import Annotations
 from condet.data.datasets import DetectionDataset, detection_collate
 from condet.evaluation.detectors import evaluate_detector
 from condet.models.detector import detector_from_config
+from condet.models.focal_heads import FocalLossRoIHeads
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
 
@@ -50,6 +51,8 @@ class DetectorModule(L.LightningModule):
         self.save_hyperparameters()
         self.config = config
         self.model = detector_from_config(config, num_classes)
+        if config.get("focal_gamma"):
+            self.model.roi_heads = FocalLossRoIHeads(self.model.roi_heads, config["focal_gamma"])
         if config.get("channels_last"):
             self.model.to(memory_format=torch.channels_last)
         self.steps_per_epoch = steps_per_epoch
