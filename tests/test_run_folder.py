@@ -100,3 +100,19 @@ def test_cpu_model_without_cpuinfo_falls_back_to_platform(tmp_path):
     assert cpu_model(tmp_path / "missing") == expected
     (tmp_path / "empty").write_text("processor\t: 0\n")
     assert cpu_model(tmp_path / "empty") == expected
+
+
+def test_steps_trained_again_after_a_resume_are_read_once_from_the_later_part(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # checkpoint at step 2: the first part logged steps 3-4, which the resumed run trains again
+    (logs / "metrics-part1.csv").write_text("step,loss\n0,2.0\n2,1.5\n3,1.4\n4,1.3\n")
+    (logs / "metrics.csv").write_text("step,loss\n3,1.2\n4,1.1\n5,1.0\n")
+    rows = read_training_log(tmp_path)
+    assert [(row["step"], row["loss"]) for row in rows] == [
+        ("0", "2.0"),
+        ("2", "1.5"),
+        ("3", "1.2"),
+        ("4", "1.1"),
+        ("5", "1.0"),
+    ]

@@ -165,7 +165,11 @@ def missing_model(looked: Path, model: str, maker: str, option: str) -> str:
 
 
 def read_training_log(run: Path) -> list[dict[str, str]]:
-    """Every row of the run's CSV training log, the parts before each resume first."""
+    """Every row of the run's CSV training log, the parts before each resume first.
+
+    A run resumes from its last checkpoint, so the steps an earlier part logged after that
+    checkpoint are trained (and logged) again: the later part's rows stand for them.
+    """
     logs = run / "logs"
     parts = sorted(
         logs.glob("metrics-part*.csv"), key=lambda p: int(p.stem.removeprefix("metrics-part"))
@@ -174,7 +178,11 @@ def read_training_log(run: Path) -> list[dict[str, str]]:
     for path in [*parts, logs / "metrics.csv"]:
         if path.is_file():
             with path.open(newline="") as handle:
-                rows += list(csv.DictReader(handle))
+                part = list(csv.DictReader(handle))
+            steps = [int(row["step"]) for row in part if row.get("step")]
+            if steps:
+                rows = [row for row in rows if not row.get("step") or int(row["step"]) < min(steps)]
+            rows += part
     return rows
 
 

@@ -82,6 +82,11 @@ def load_splits(config: ClassifyConfig, data: DataSets) -> tuple[Annotations, An
         train = withhold_classes(train, [*config.withhold, *dropped])
         test = mark_withheld(drop_classes(test, dropped), config.withhold)
         known = known_class_ids(train)
+        if not known and not dropped:
+            raise CondetError(
+                f"--withhold names every class of {config.data} ({', '.join(train.classes)}); "
+                "leave at least one class to train on"
+            )
         if not known:
             raise CondetError(
                 f"--withhold and --min-crops {config.min_crops} leave no class of {config.data} "
