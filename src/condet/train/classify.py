@@ -28,9 +28,7 @@ from condet.data.cache import default_cache_dir
 from condet.data.crops import ObjectCropDataset
 from condet.data.load import DataSets
 from condet.data.normalize import Normalize
-from condet.data.splits import (
-    known_class_ids,
-)
+from condet.data.splits import known_class_ids
 from condet.data.views import LabelledTwoViews, TwoViews, crop_augmentation
 from condet.evaluation.encoders import (
     crop_mean_std,
