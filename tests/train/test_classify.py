@@ -179,7 +179,8 @@ def test_rankings_derive_writes_a_usable_file(synthetic_root, tmp_path):
 
 @pytest.mark.slow
 def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
-    """SIGKILL mid-run, --resume: the same encoder and results as a run that never stopped."""
+    """SIGKILL mid-run, --resume: the same encoder and results as a run that never stopped,
+    with EfficientNet-Lite0, whose drop-connect draws from the global generator in the step."""
     environment = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -187,6 +188,7 @@ def test_killed_run_resumes_exactly(synthetic_root, tmp_path):
         "CONDET_CACHE_DIR": str(tmp_path / "cache"),
     }
     options = ("--epochs", "4", "--max-steps", "10", "--checkpoint-every", "1")
+    options += ("--backbone", "efficientnet_lite0")
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     argv = classify_args(synthetic_root, straight, *options)
     assert condet_process(*argv, environment=environment).wait() == 0

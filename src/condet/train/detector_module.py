@@ -21,6 +21,7 @@ from condet.models.detector import detector_from_config
 from condet.models.focal_heads import FocalLossRoIHeads
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
+from condet.train.step_seed import seed_global_generator
 
 
 class SeededDetectionBatches(Dataset):
@@ -66,12 +67,9 @@ class DetectorModule(L.LightningModule):
         return loss
 
     def seed_samplers(self) -> None:
-        """Seed torchvision's proposal and RoI samplers by the step (and process): they draw
-        from the global generator, and a resumed run must sample what an uninterrupted one
-        would."""
-        torch.manual_seed(
-            (self.config["seed"] * 1_000_003 + self.global_step) * 64 + self.global_rank
-        )
+        """Seed torchvision's proposal and RoI samplers (and the backbone's drop-connect) by
+        the step and process (:mod:`condet.train.step_seed`)."""
+        seed_global_generator(self.config["seed"], self.global_step, self.global_rank)
 
     def detection_losses(self, images: list[Any], targets: list[Any]) -> dict[str, torch.Tensor]:
         """The detector's RPN and box-head losses on ``images`` and their ``targets``."""
