@@ -15,6 +15,7 @@ from condet.data import load_voc
 from condet.data.datasets import DetectionDataset
 from condet.data.detection_transforms import detection_transforms
 from condet.models.weights import load_weights
+from condet.run_folder import read_training_log
 from condet.train.semi_supervised.batches import SemiSupervisedBatches
 from tests.helpers import condet_process, kill_after_checkpoint
 from tests.train.test_detect import detect_args
@@ -115,6 +116,17 @@ def test_a_killed_mean_teacher_run_resumes_exactly(synthetic_root, tmp_path):
     expected = load_weights(straight / "detector.safetensors")[0]
     resumed = load_weights(killed / "detector.safetensors")[0]
     assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+    # the epoch cut by the kill is scored whole: its pseudo-label counts were in the checkpoint
+    curves = [
+        [
+            (row["step"], row["pseudo/precision"])
+            for row in read_training_log(run)
+            if row.get("pseudo/precision")
+        ]
+        for run in (straight, killed)
+    ]
+    assert len(curves[0]) >= 2
+    assert curves[0] == curves[1]
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ the teacher's boxes on the unlabelled one; the mean teacher follows the student.
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,14 @@ class TeacherStudentModule(DetectorModule):
                     value.mul_(rate).add_(student[name].detach(), alpha=1 - rate)
                 else:  # counters (BatchNorm's batches seen) are not averaged
                     value.copy_(student[name])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep this epoch's pseudo-label counts so far: a run resumed inside the epoch scores
+        the whole epoch, as an uninterrupted one does."""
+        checkpoint["pseudo_label_counts"] = asdict(self.counts)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.counts = PseudoLabelCounts(**checkpoint.get("pseudo_label_counts", {}))
 
     def on_train_epoch_end(self) -> None:
         """Log the precision and recall of this epoch's pseudo-labels against the hidden true
