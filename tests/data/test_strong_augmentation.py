@@ -1,13 +1,14 @@
+import pytest
 import torch
 from torchvision import tv_tensors
 
-from condet.data.strong_augmentation import StrongAugmentation
+from condet.data.strong_augmentation import InputScaleGaussianBlur, StrongAugmentation
 
 
 def test_boxes_move_with_the_object_under_flips_zooms_and_colour():
     """A bright object on a dark image is still inside its transformed box, however it was
     flipped, zoomed, recoloured or partly erased."""
-    augment = StrongAugmentation()
+    augment = StrongAugmentation(min_size=96, max_size=128)
     for seed in range(20):
         torch.manual_seed(seed)
         image = torch.full((3, 96, 128), 0.1)
@@ -33,9 +34,35 @@ def test_a_box_pushed_out_of_the_image_is_dropped_with_its_label():
     found = set()
     for seed in range(30):
         torch.manual_seed(seed)
-        _, target = StrongAugmentation()(
+        _, target = StrongAugmentation(min_size=64, max_size=64)(
             tv_tensors.Image(torch.rand(3, 64, 64)), {"boxes": boxes, "labels": labels}
         )
         assert len(target["boxes"]) == len(target["labels"])
         found.add(len(target["labels"]))
     assert found == {1, 2}  # the corner box falls out under some zooms, and stays under others
+
+
+class TestInputScaleGaussianBlur:
+    @staticmethod
+    def spread(height: int, width: int, min_size: int, max_size: int) -> float:
+        """The standard deviation, in the image's pixels, of a blurred point of light."""
+        image = torch.zeros(1, height, width)
+        image[0, height // 2, width // 2] = 1.0
+        blur = InputScaleGaussianBlur(min_size, max_size, sigma=(1.0, 1.0))
+        blurred = blur(tv_tensors.Image(image))[0]
+        profile = blurred.sum(0) / blurred.sum()
+        offsets = torch.arange(width, dtype=torch.float64) - width // 2
+        return float((profile.double() * offsets**2).sum().sqrt())
+
+    def test_sigma_is_in_pixels_of_the_detectors_input(self):
+        # short side 640 shrunk to 320: one input pixel is two image pixels
+        assert self.spread(640, 960, 320, 640) == pytest.approx(2.0, abs=0.02)
+        # the long side's limit decides: 1600 shrunk to 640 is a factor 0.4
+        assert self.spread(400, 1600, 320, 640) == pytest.approx(2.5, abs=0.02)
+        # an image already at the input size is blurred by sigma itself
+        assert self.spread(320, 480, 320, 640) == pytest.approx(1.0, abs=0.02)
+
+    def test_sigma_is_drawn_from_its_range(self):
+        blur = InputScaleGaussianBlur(320, 640)
+        sigmas = {blur.make_params([torch.zeros(3, 640, 800)])["sigma"][0] for _ in range(50)}
+        assert len(sigmas) == 50 and all(0.2 <= sigma <= 4.0 for sigma in sigmas)

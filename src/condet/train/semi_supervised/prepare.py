@@ -51,12 +51,17 @@ def check_teacher(run: str | Path, classes: list[str], method: str, config: dict
             )
 
 
-def unlabelled_dataset(images: Annotations, method: str) -> DetectionDataset:
+def unlabelled_dataset(
+    images: Annotations, method: str, min_size: int, max_size: int
+) -> DetectionDataset:
     """The unlabelled images as training reads them: flipped for the teacher (mean teacher), or
-    with their offline pseudo-labels, strongly augmented (STAC)."""
+    with their offline pseudo-labels, strongly augmented (STAC) for a detector whose input is
+    ``min_size`` / ``max_size``."""
     if method == MEAN_TEACHER:
         return DetectionDataset(images, detection_transforms(train=True))
-    strong = v2.Compose([v2.ToDtype(torch.float32, scale=True), StrongAugmentation()])
+    strong = v2.Compose(
+        [v2.ToDtype(torch.float32, scale=True), StrongAugmentation(min_size, max_size)]
+    )
     return DetectionDataset(images, strong)
 
 
@@ -92,7 +97,9 @@ def semi_supervised_batches(
     )
     batches = SemiSupervisedBatches(
         labelled,
-        unlabelled_dataset(images, config.semi),
+        unlabelled_dataset(
+            images, config.semi, module_config["min_size"], module_config["max_size"]
+        ),
         known,
         config.seed,
         config.batch_size * config.unlabeled_ratio,

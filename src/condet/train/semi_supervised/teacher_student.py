@@ -45,7 +45,7 @@ class TeacherStudentModule(DetectorModule):
             if config["teacher"]:
                 self.model.load_state_dict(teacher_weights(config["teacher"]))
             self.teacher = copy.deepcopy(self.model).requires_grad_(False)
-        self.strong = StrongAugmentation()
+        self.strong = StrongAugmentation(config["min_size"], config["max_size"])
         self.counts = PseudoLabelCounts()
 
     def on_fit_start(self) -> None:
