@@ -144,7 +144,7 @@ class TeacherStudentModule(DetectorModule):
         boxes (``pseudo/...``), where any were scored."""
         if self.counts.images:
             summary = self.counts.summary()
-            for name in ("precision", "recall", "pseudo_labels_per_image"):
+            for name in ("precision", "recall", "pseudo_labels_per_image", "true_boxes_per_image"):
                 if summary[name] is not None:
                     self.log(f"pseudo/{name}", float(summary[name]), on_epoch=True)
         self.counts = PseudoLabelCounts()
