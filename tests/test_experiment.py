@@ -567,6 +567,36 @@ def test_a_changed_option_reruns_that_run_and_only_runs_picks_runs(
     assert len(json.loads((out / "results.json").read_text())) == 3
 
 
+def test_an_unset_variable_in_the_protocol_is_an_error_not_a_literal(tmp_path, monkeypatch):
+    # left as "$TINY_DATA/set", every finished run's recorded data would differ from it
+    monkeypatch.delenv("TINY_DATA", raising=False)
+    with pytest.raises(CondetError, match=r"data names \$TINY_DATA, which is not set"):
+        plan_runs(PROTOCOL, tmp_path)
+    moved = copy.deepcopy(PROTOCOL) | {"data": "/d"}
+    moved["runs"][0]["options"]["weights"] = "${TINY_WEIGHTS}/w.ckpt"
+    with pytest.raises(CondetError, match=r"run ssl names \$TINY_WEIGHTS, which is not set"):
+        plan_runs(moved, tmp_path)
+
+
+@pytest.mark.slow
+def test_missing_data_stops_the_experiment_before_it_clears_a_finished_run(
+    tiny_straight, tmp_path, capsys, monkeypatch
+):
+    straight, _ = tiny_straight
+    out = tmp_path / "kept"
+    shutil.copytree(straight, out)
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    before = {name: run_id(out, name) for name in ("ssl", "enc", "features")}
+    missing = tmp_path / "not-mounted"
+    moved = {key: value for key, value in TINY.items() if key != "synthetic"}
+    protocol = write_protocol(tmp_path / "tiny.yaml", moved | {"data": str(missing)})
+    assert main(["experiment", str(protocol), "--out", str(out)]) == 1
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == f"condet: error: the protocol's data {missing} does not exist"
+    assert {name: run_id(out, name) for name in before} == before
+    assert (out / "enc" / "results.json").is_file()
+
+
 def test_only_needs_the_runs_a_run_uses(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
     protocol = write_protocol(tmp_path / "tiny.yaml", TINY | {"synthetic": {"images": 10}})

@@ -83,7 +83,7 @@ def plan_runs(
     ``data`` may itself name the experiment folder as ``{out}`` (the synthetic set in
     ``{out}/data``).
     """
-    data = data or os.path.expandvars(str(protocol.get("data", "runs/demo/data")))
+    data = data or expand_environment(str(protocol.get("data", "runs/demo/data")), "data")
     seeds = protocol.get("seeds", [0])
     if not (isinstance(seeds, list) and seeds and all(type(seed) is int for seed in seeds)):
         raise CondetError(f"the protocol's seeds must be a list of whole numbers, got {seeds!r}")
@@ -106,6 +106,7 @@ def plan_runs(
                 options["seed"] = seed
             options.setdefault("out", f"{{out}}/{name}{command.output_suffix}")
             context = {
+                "name": name,
                 "data": data,
                 "seed": seed,
                 "first": seeds[0],
@@ -221,4 +222,23 @@ def _substitute(value: Any, context: dict[str, Any]) -> Any:
     value = value.replace("{data}", str(context["data"])).replace("{out}", str(context["out"]))
     if context["seed"] is not None:
         value = value.replace("{seed}", str(context["seed"]))
+    return expand_environment(value, f"run {context['name']}")
+
+
+_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+
+
+def expand_environment(value: str, where: str) -> str:
+    """``value`` with its ``$VARIABLE`` / ``${VARIABLE}`` replaced from the environment.
+
+    Unlike :func:`os.path.expandvars`, an unset variable is an error: left as it is, it would
+    make every finished run's recorded data differ, and the runner would start them all again.
+    """
+    for match in _VARIABLE.finditer(value):
+        variable = match.group(1) or match.group(2)
+        if variable not in os.environ:
+            raise CondetError(
+                f"the protocol's {where} names ${variable}, which is not set: "
+                f"export {variable}=... (or give --data)"
+            )
     return os.path.expandvars(value)

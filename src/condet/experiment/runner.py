@@ -19,7 +19,13 @@ from condet.commands import get_command
 from condet.data.synthetic import generate_synthetic
 from condet.errors import CondetError
 from condet.experiment.launch import Launcher, launch_runs
-from condet.experiment.protocol import Run, load_protocol, plan_runs, select_runs
+from condet.experiment.protocol import (
+    Run,
+    expand_environment,
+    load_protocol,
+    plan_runs,
+    select_runs,
+)
 from condet.experiment.records import (
     read_record,
     record_changes,
@@ -69,6 +75,12 @@ def run_experiment(
         # written as {out}/data so that the runs' records do not name where the folder is
         data, resolved_data = "{out}/data", str(out / "data")
     runs = plan_runs(protocol, out, data, smoke)
+    declared_data = data or protocol.get("data")
+    data_path = (
+        Path(expand_environment(str(declared_data), "data").replace("{out}", str(out)))
+        if declared_data
+        else None
+    )
     chosen = select_runs(runs, only)
     resolved = protocol | {"data": resolved_data or protocol.get("data"), "smoke": smoke}
     if summary:
@@ -96,6 +108,9 @@ def run_experiment(
                 print(f"{run.name}: left out of the tables: {reason}", flush=True)
             continue
         else:
+            if data_path is not None and not data_path.exists():
+                # before _prepare, which clears a run whose recorded data differs
+                raise CondetError(f"the protocol's data {data_path} does not exist")
             _check_dependencies(run, records, only)
             resume = _prepare(run, previous, changes, out)
             write_record(run, wanted | {"finished": False, "argv": run.argv})
