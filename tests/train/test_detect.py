@@ -261,6 +261,16 @@ def test_clip_grad_norm_reaches_the_trainer(tmp_path):
     assert make_trainer(DetectConfig(), tmp_path / "b", max_epochs=1).gradient_clip_val is None
 
 
+@pytest.mark.slow
+def test_the_gradient_norm_is_logged_before_it_is_clipped(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    clip = ["--clip-grad-norm", "0.001", "--epochs", "5", "--max-steps", "10"]
+    assert main(detect_args(synthetic_root, run, *clip)) == 0
+    logged = [row["train/grad_norm"] for row in read_training_log(run)]
+    norms = [float(norm) for norm in logged if norm]
+    assert norms and all(np.isfinite(norm) and norm > 0.001 for norm in norms)
+
+
 def test_focal_gamma_trains_the_box_classifier_with_a_focal_loss_and_saves_a_plain_detector(
     synthetic_root, tmp_path
 ):

@@ -80,12 +80,18 @@ class DetectorModule(L.LightningModule):
         """Stop on a loss that is not finite; log it, its parts and the learning rate."""
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"the detection loss is {loss.item()} at step {self.global_step}; lower --lr"
+                f"the detection loss is {loss.item()} at step {self.global_step}; lower --lr "
+                "or set --clip-grad-norm (train/grad_norm in the run's logs shows it rising)"
             )
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch)
         for name, value in losses.items():
             self.log(f"train/{name}", value, on_step=True, batch_size=batch)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning clips after this hook: the norm logged is the one a run diverges with
+        gradients = [weight.grad for weight in self.parameters() if weight.grad is not None]
+        self.log("train/grad_norm", torch.nn.utils.get_total_norm(gradients), on_step=True)
 
     def detector(self) -> torch.nn.Module:
         """The network this run evaluates and saves."""
