@@ -7,7 +7,9 @@ fraction of labels, the semi-supervised arms beside the supervised line). ::
     python experiments/summarize_semi.py runs/semi_supervised_bccd --out docs/semi_bccd
 
 Reads the run folders ``ARM-sSEED`` an experiment wrote (``metrics.json``, ``config.yaml``
-and ``logs/metrics*.csv``); an arm without a finished run of a seed has fewer seeds.
+and ``logs/metrics*.csv``); an arm without a finished run of a seed has fewer seeds, and the
+runs that started but did not finish are listed under the tables with the error their log ends
+on (a run that diverged, say).
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ def finished_runs(experiment: Path) -> dict[str, dict[int, Path]]:
         if match:
             arms.setdefault(match.group(1), {})[int(match.group(2))] = metrics.parent
     return arms
+
+
+def unfinished_runs(experiment: Path) -> dict[str, str]:
+    """``{run: why}`` of the run folders without a ``metrics.json``: the error line of the
+    run's log in ``logs/``, or that it was interrupted."""
+    unfinished = {}
+    for folder in sorted(path for path in experiment.glob("*-s*") if path.is_dir()):
+        if (folder / "metrics.json").is_file() or not re.fullmatch(r".+-s\d+", folder.name):
+            continue
+        log = experiment / "logs" / f"{folder.name}.log"
+        lines = re.split(r"[\r\n]", log.read_text(errors="replace")) if log.is_file() else []
+        errors = [line.split("error: ", 1)[1] for line in lines if "condet: error: " in line]
+        unfinished[folder.name] = errors[-1] if errors else "interrupted (its log has no error)"
+    return unfinished
 
 
 def training_cpu_minutes(run: Path) -> float:
@@ -231,6 +247,10 @@ def main() -> None:
     arms = finished_runs(args.experiment)
     figures(arms, args.out or args.experiment / "semi_summary", args.title or args.experiment.name)
     print(tables(arms))
+    unfinished = unfinished_runs(args.experiment)
+    if unfinished:
+        print("\nStarted and not finished (left out of the means above):\n")
+        print("\n".join(f"- {run}: {why}" for run, why in unfinished.items()))
 
 
 if __name__ == "__main__":

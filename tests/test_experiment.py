@@ -745,7 +745,8 @@ def test_a_run_failing_in_a_worker_is_one_line_and_its_output_is_in_its_log(tmp_
         launcher.close()
     log = tmp_path / "out" / "logs" / "ssl.log"
     assert failures == [f"ssl: CondetError: no protocol file at {call.protocol}; see {log}"]
-    assert log.exists()
+    last_line = log.read_text().splitlines()[-1]
+    assert last_line == f"condet: error: CondetError: no protocol file at {call.protocol}"
 
 
 def test_bad_launch_options_are_one_line(tmp_path, capsys, monkeypatch):

@@ -138,7 +138,8 @@ def _use_threads(threads: int) -> None:
 
 def run_logged(call: ExperimentCall, name: str, log: Path) -> None:
     """A worker's work: one run, with everything written to the standard output and error
-    (progress bars and the output of processes it starts too) going to ``log``."""
+    (progress bars and the output of processes it starts too) going to ``log``, which ends on
+    the error the run stopped with, if any."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
@@ -147,6 +148,11 @@ def run_logged(call: ExperimentCall, name: str, log: Path) -> None:
         os.dup2(output.fileno(), 2)
         try:
             run_in_job(call, name)
+        except Exception as error:
+            # the log ends on why the run stopped, as `condet` itself would print it
+            last_line = (str(error).strip().splitlines() or [""])[-1]
+            print(f"condet: error: {type(error).__name__}: {last_line}", file=sys.stderr)
+            raise
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
