@@ -30,7 +30,9 @@ versions, commit, device and timings. ::
 In option values, ``{data}`` is the data set, ``{seed}`` the run's seed, ``{run:NAME}`` the
 folder of run NAME (of the same seed when NAME repeats per seed, else of the first seed),
 ``{out}`` the experiment
-folder, and ``$VARIABLE`` an environment variable (e.g. ``$CONDET_SHARED_DATA``). Options
+folder, and ``$VARIABLE`` an environment variable (e.g. ``$CONDET_SHARED_DATA``; one that is
+not set is an error, and so is a protocol's data that does not exist, both before any run is
+touched). Options
 name the command's flags without ``--``; lists give several values (or repeat a flag that
 repeats), ``true`` / ``false`` switch a flag on or off.
 
