@@ -24,7 +24,6 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
-from torchvision.transforms.v2._utils import query_size
 
 from condet.data.detection_transforms import PER_BOX_KEYS
 
@@ -52,7 +51,7 @@ class InputScaleGaussianBlur(v2.Transform):
         self.min_size, self.max_size, self.sigma = min_size, max_size, sigma
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        height, width = query_size(flat_inputs)
+        height, width = v2.query_size(flat_inputs)
         scale = min(self.min_size / min(height, width), self.max_size / max(height, width))
         sigma = torch.empty(1).uniform_(*self.sigma).item() / scale
         kernel_size = 2 * math.ceil(3 * sigma) + 1
