@@ -54,7 +54,6 @@ from condet.train.encoder_evaluation import PeriodicEncoderEvaluation
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
-from condet.train.step_seed import seed_global_generator
 
 logger = logging.getLogger("condet")
 
@@ -99,7 +98,6 @@ class ClassifyModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_index: int) -> Tensor:
         first, second, labels = batch
-        seed_global_generator(self.config["seed"], self.global_step, self.global_rank)
         outputs = self.encoder(torch.cat([first, second]))
         loss = self.loss(outputs, labels)
         if not torch.isfinite(loss):

@@ -2,7 +2,7 @@
 
 :class:`SeededDetectionBatches` serves the labelled images flipped at random with a seed per
 step; :class:`DetectorModule` is torchvision's Faster R-CNN, which returns its own losses, made
-of small steps (seeding, losses, logging) that the teacher–student module reuses;
+of small steps (losses, logging) that the teacher–student module reuses;
 :class:`PeriodicEvaluation` scores the test split during training.
 """
 
@@ -21,7 +21,6 @@ from condet.models.detector import detector_from_config
 from condet.models.focal_heads import FocalLossRoIHeads
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
-from condet.train.step_seed import seed_global_generator
 
 
 class SeededDetectionBatches(Dataset):
@@ -59,17 +58,11 @@ class DetectorModule(L.LightningModule):
         self.steps_per_epoch = steps_per_epoch
 
     def training_step(self, batch: tuple[list[Any], list[Any]], batch_index: int):
-        self.seed_samplers()
         images, targets = batch
         losses = self.detection_losses(images, targets)
         loss = sum(losses.values())
         self.log_losses(loss, losses, len(images))
         return loss
-
-    def seed_samplers(self) -> None:
-        """Seed torchvision's proposal and RoI samplers (and the backbone's drop-connect) by
-        the step and process (:mod:`condet.train.step_seed`)."""
-        seed_global_generator(self.config["seed"], self.global_step, self.global_rank)
 
     def detection_losses(self, images: list[Any], targets: list[Any]) -> dict[str, torch.Tensor]:
         """The detector's RPN and box-head losses on ``images`` and their ``targets``."""

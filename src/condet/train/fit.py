@@ -4,7 +4,8 @@ Each command reads its data, calls :func:`fit` and, on the global-zero process, 
 outputs from the trained module. :func:`fit` does what lies between, in the same order for all
 three: quiet Lightning, make the trainer (:func:`~condet.train.trainer.make_trainer`), the
 seeded batch sampler and its resumable loader, seed every generator, build the module, train
-(from ``RUN/checkpoints/last.ckpt`` with ``--resume``).
+(from ``RUN/checkpoints/last.ckpt`` with ``--resume``), seeding the global generator before
+each step (:class:`~condet.train.step_seed.SeedEachStep`).
 
 Seeding comes after the data and before the module: decoding may or may not draw random
 numbers (a cache hit does not), and the initial weights must not depend on that. The data
@@ -26,6 +27,7 @@ from torch.utils.data import Dataset
 from condet.checkpoints import last_checkpoint, previous_checkpoint
 from condet.config.training import TrainingOptions
 from condet.train.batches import ResumableLoader, StepBatches, StepBatchSampler
+from condet.train.step_seed import SeedEachStep
 from condet.train.trainer import make_trainer, quiet_lightning
 
 
@@ -54,7 +56,7 @@ def fit(
         config,
         run,
         max_epochs=config.epochs,
-        callbacks=callbacks,
+        callbacks=[SeedEachStep(config.seed), *(callbacks or [])],
         log_every=max(1, min(10, len(batches) // config.batch_size)),
         clip_grad_norm=clip_grad_norm,
     )

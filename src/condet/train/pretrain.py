@@ -34,7 +34,6 @@ from condet.train.batches import StepBatches
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
 from condet.train.schedule import cosine_schedule
-from condet.train.step_seed import seed_global_generator
 
 logger = logging.getLogger("condet")
 
@@ -73,7 +72,6 @@ class SimCLRModule(L.LightningModule):
 
     def training_step(self, views: tuple[torch.Tensor, torch.Tensor], batch_index: int):
         first, second = views
-        seed_global_generator(self.config["seed"], self.global_step, self.global_rank)
         embeddings = self.head(self.backbone.pool(torch.cat([first, second])))
         z1, z2 = embeddings.chunk(2)
         loss = self.loss(z1, z2)

@@ -58,7 +58,6 @@ class TeacherStudentModule(DetectorModule):
             self.config["burn_in_steps"] = 0 if started else int(steps) // 2
 
     def training_step(self, batch: tuple[Any, Any], batch_index: int):
-        self.seed_samplers()
         (images, targets), unlabelled = batch
         losses = self.detection_losses(images, targets)
         loss = sum(losses.values())
