@@ -44,16 +44,20 @@ def finished_runs(experiment: Path) -> dict[str, dict[int, Path]]:
 
 
 def unfinished_runs(experiment: Path) -> dict[str, str]:
-    """``{run: why}`` of the run folders without a ``metrics.json``: the error line of the
-    run's log in ``logs/``, or that it was interrupted."""
+    """``{run: why}`` of the run folders without a ``metrics.json``: the error line its log in
+    ``logs/`` ends on (``condet experiment --jobs`` writes one a run)."""
     unfinished = {}
     for folder in sorted(path for path in experiment.glob("*-s*") if path.is_dir()):
         if (folder / "metrics.json").is_file() or not re.fullmatch(r".+-s\d+", folder.name):
             continue
         log = experiment / "logs" / f"{folder.name}.log"
-        lines = re.split(r"[\r\n]", log.read_text(errors="replace")) if log.is_file() else []
-        errors = [line.split("error: ", 1)[1] for line in lines if "condet: error: " in line]
-        unfinished[folder.name] = errors[-1] if errors else "interrupted (its log has no error)"
+        if not log.is_file():
+            unfinished[folder.name] = "no log (run without --jobs, or not started)"
+            continue
+        marker = "condet: error: "
+        lines = re.split(r"[\r\n]", log.read_text(errors="replace"))
+        errors = [line.split(marker, 1)[1] for line in lines if marker in line]
+        unfinished[folder.name] = errors[-1] if errors else "interrupted or running (no error)"
     return unfinished
 
 

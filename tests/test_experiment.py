@@ -576,6 +576,15 @@ def test_an_unset_variable_in_the_protocol_is_an_error_not_a_literal(tmp_path, m
     moved["runs"][0]["options"]["weights"] = "${TINY_WEIGHTS}/w.ckpt"
     with pytest.raises(CondetError, match=r"run ssl names \$TINY_WEIGHTS, which is not set"):
         plan_runs(moved, tmp_path)
+    moved["runs"][0]["options"]["weights"] = "${TINY_WEIGHTS:-/w}/w.ckpt"
+    with pytest.raises(CondetError, match=r"has \$\{TINY_WEIGHTS:-/w\}: only \$NAME and"):
+        plan_runs(moved, tmp_path)
+    # a "$" in the experiment folder is no variable
+    monkeypatch.setenv("TINY_WEIGHTS", "/weights")
+    moved["runs"][0]["options"]["weights"] = "${TINY_WEIGHTS}/w.ckpt"
+    runs = plan_runs(moved | {"runs": moved["runs"][:1]}, tmp_path / "$HOME")
+    assert runs[0].argv[-1] == str(tmp_path / "$HOME" / "ssl")
+    assert runs[0].argv[runs[0].argv.index("--weights") + 1] == "/weights/w.ckpt"
 
 
 @pytest.mark.slow
@@ -590,10 +599,11 @@ def test_missing_data_stops_the_experiment_before_it_clears_a_finished_run(
     missing = tmp_path / "not-mounted"
     moved = {key: value for key, value in TINY.items() if key != "synthetic"}
     protocol = write_protocol(tmp_path / "tiny.yaml", moved | {"data": str(missing)})
-    assert main(["experiment", str(protocol), "--out", str(out)]) == 1
-    error = capsys.readouterr().err.splitlines()[-1]
-    assert error == f"condet: error: the protocol's data {missing} does not exist"
-    assert {name: run_id(out, name) for name in before} == before
+    for jobs in ("1", "2"):  # in this process, and before workers are launched
+        assert main(["experiment", str(protocol), "--out", str(out), "--jobs", jobs]) == 1
+        error = capsys.readouterr().err.splitlines()[-1]
+        assert error == f"condet: error: the protocol's data {missing} does not exist"
+        assert {name: run_id(out, name) for name in before} == before
     assert (out / "enc" / "results.json").is_file()
 
 

@@ -116,8 +116,7 @@ class ProcessLauncher:
         error = future.exception()
         if error is None:
             return None
-        last_line = (str(error).strip().splitlines() or [""])[-1]
-        return f"{type(error).__name__}: {last_line}; see {log}"
+        return f"{error_line(error)}; see {log}"
 
     def cancel(self, handle: tuple[Future, Path]) -> None:
         handle[0].cancel()
@@ -126,6 +125,12 @@ class ProcessLauncher:
         if self.pool is not None:
             self.pool.shutdown()
             self.pool = None
+
+
+def error_line(error: BaseException) -> str:
+    """A failed run in one line: the error's type and the last line of its message."""
+    last_line = (str(error).strip().splitlines() or [""])[-1]
+    return f"{type(error).__name__}: {last_line}"
 
 
 def _use_threads(threads: int) -> None:
@@ -149,9 +154,8 @@ def run_logged(call: ExperimentCall, name: str, log: Path) -> None:
         try:
             run_in_job(call, name)
         except Exception as error:
-            # the log ends on why the run stopped, as `condet` itself would print it
-            last_line = (str(error).strip().splitlines() or [""])[-1]
-            print(f"condet: error: {type(error).__name__}: {last_line}", file=sys.stderr)
+            # the log ends on why the run stopped, in the line the launcher reports
+            print(f"condet: error: {error_line(error)}", file=sys.stderr)
             raise
         finally:
             sys.stdout.flush()
@@ -197,8 +201,7 @@ class SubmititLauncher:
         error = handle.exception()
         if error is None:
             return None
-        last_line = (str(error).strip().splitlines() or [""])[-1]
-        return f"{type(error).__name__}: {last_line}; see {handle.paths.stderr}"
+        return f"{error_line(error)}; see {handle.paths.stderr}"
 
     def cancel(self, handle: Any) -> None:
         handle.cancel(check=False)

@@ -218,14 +218,17 @@ def _substitute(value: Any, context: dict[str, Any]) -> Any:
         context["depends"].append(name)
         return str(context["out"] / name) + context["suffixes"].get(base_name, "")
 
+    # variables first, so that a "$" in the experiment folder or --data is taken as it is
+    value = expand_environment(value, f"run {context['name']}")
     value = re.sub(r"\{run:([^}]+)\}", run_folder, value)
     value = value.replace("{data}", str(context["data"])).replace("{out}", str(context["out"]))
     if context["seed"] is not None:
         value = value.replace("{seed}", str(context["seed"]))
-    return expand_environment(value, f"run {context['name']}")
+    return value
 
 
-_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+# os.path.expandvars's own pattern (posixpath._varprog), so that both read the same names
+_VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})", re.ASCII)
 
 
 def expand_environment(value: str, where: str) -> str:
@@ -235,10 +238,16 @@ def expand_environment(value: str, where: str) -> str:
     make every finished run's recorded data differ, and the runner would start them all again.
     """
     for match in _VARIABLE.finditer(value):
-        variable = match.group(1) or match.group(2)
+        variable = match.group(1).removeprefix("{").removesuffix("}")
+        if not re.fullmatch(r"\w+", variable, re.ASCII):
+            raise CondetError(
+                f"the protocol's {where} has ${{{variable}}}: only $NAME and ${{NAME}} are "
+                "read (no defaults)"
+            )
         if variable not in os.environ:
+            hint = " (or give --data)" if where == "data" else ""
             raise CondetError(
                 f"the protocol's {where} names ${variable}, which is not set: "
-                f"export {variable}=... (or give --data)"
+                f"export {variable}=...{hint}"
             )
     return os.path.expandvars(value)

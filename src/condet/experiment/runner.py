@@ -88,8 +88,11 @@ def run_experiment(
         write_environment(out, "experiment")
     failures: list[str] = []
     if launcher is not None:
+        pending = _pending_runs(runs, chosen, synthetic, only)
+        if pending:
+            _check_data(data_path)
         try:
-            failures = launch_runs(_pending_runs(runs, chosen, synthetic, only), launcher)
+            failures = launch_runs(pending, launcher)
         finally:
             launcher.close()
         chosen = set()  # what ran is in the records now, which the loop below keeps
@@ -108,9 +111,7 @@ def run_experiment(
                 print(f"{run.name}: left out of the tables: {reason}", flush=True)
             continue
         else:
-            if data_path is not None and not data_path.exists():
-                # before _prepare, which clears a run whose recorded data differs
-                raise CondetError(f"the protocol's data {data_path} does not exist")
+            _check_data(data_path)  # before _prepare, which clears a run whose data differs
             _check_dependencies(run, records, only)
             resume = _prepare(run, previous, changes, out)
             write_record(run, wanted | {"finished": False, "argv": run.argv})
@@ -150,6 +151,11 @@ def run_experiment(
     if failures:
         raise CondetError(f"{len(failures)} run(s) did not finish: " + "; ".join(failures))
     return out
+
+
+def _check_data(path: Path | None) -> None:
+    if path is not None and not path.exists():
+        raise CondetError(f"the protocol's data {path} does not exist")
 
 
 def _check_dependencies(run: Run, available: Any, only: Sequence[str] | None) -> None:

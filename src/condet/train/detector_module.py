@@ -82,8 +82,9 @@ class DetectorModule(L.LightningModule):
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Lightning clips after this hook: the norm logged is the one a run diverges with
-        gradients = [weight.grad for weight in self.parameters() if weight.grad is not None]
+        # Lightning clips after this hook: the norm logged is the one a run diverges with (the
+        # trained network's; under a sharded strategy, this process's shard's)
+        gradients = [weight.grad for weight in self.model.parameters() if weight.grad is not None]
         self.log("train/grad_norm", torch.nn.utils.get_total_norm(gradients), on_step=True)
 
     def detector(self) -> torch.nn.Module:
