@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from condet.data import DataError, load_coco, load_voc, parse_coco_json, to_coco_dict, write_coco
 from tests.helpers import make_voc, voc_xml
@@ -42,6 +43,11 @@ class TestCoco128:
         assert all(image.image_path.is_file() for image in coco)
         assert not coco.problems
 
+    def test_images_are_found_in_coco_s_layout_without_an_image_root(self, shared_data):
+        root = shared_data / "coco128"
+        coco = load_coco(root / "annotations" / "instances_train2017.json")
+        assert all(image.image_path.is_file() for image in coco) and not coco.problems
+
     def test_boxes_are_xyxy(self, shared_data):
         root = shared_data / "coco128"
         path = root / "annotations" / "instances_train2017.json"
@@ -63,6 +69,19 @@ class TestCoco128:
             np.testing.assert_allclose(before.boxes, after.boxes, atol=1e-3)
             np.testing.assert_array_equal(before.labels, after.labels)
             np.testing.assert_array_equal(before.iscrowd, after.iscrowd)
+
+
+@pytest.mark.parametrize(
+    "folder", ["annotations", "annotations/images", "val2017", "images/val2017"]
+)
+def test_the_image_folder_is_found_beside_the_json_or_in_coco_s_layout(tmp_path, folder):
+    (tmp_path / folder).mkdir(parents=True)
+    Image.new("RGB", (100, 80)).save(tmp_path / folder / "a.jpg")
+    (tmp_path / "annotations").mkdir(exist_ok=True)
+    path = tmp_path / "annotations" / "instances_val2017.json"
+    path.write_text(coco_text())
+    coco = load_coco(path)
+    assert next(iter(coco)).image_path == tmp_path / folder / "a.jpg"
 
 
 def test_categories_in_id_order_and_labels_index_them():

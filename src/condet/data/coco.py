@@ -31,8 +31,10 @@ def load_coco(
 
     Args:
         json_path: the ``instances_*.json`` file.
-        image_root: the folder the images' ``file_name`` are relative to. Defaults to the JSON's
-            folder, or its ``images/`` subfolder, whichever holds the first image.
+        image_root: the folder the images' ``file_name`` are relative to. Defaults to the
+            first that holds the first image of: the JSON's folder, its ``images/`` subfolder,
+            and for COCO's layout (``annotations/instances_train2017.json``) ``train2017/`` and
+            ``images/train2017/`` beside ``annotations/``.
         classes: category names in label order; defaults to all categories in id order.
         skip_invalid: skip bad records (an invalid image entry or a missing image file: the
             image; a bad annotation: the object) and list them in ``.problems`` instead of
@@ -232,7 +234,15 @@ def _image_root(
 ) -> Path:
     if image_root is not None:
         return Path(image_root)
-    candidates = [json_path.parent, json_path.parent / "images"]
+    # beside the JSON, or COCO's own layout: annotations/instances_train2017.json with the
+    # images in train2017/ or images/train2017/ beside annotations/
+    split = json_path.stem.split("_", 1)[-1]
+    candidates = [
+        json_path.parent,
+        json_path.parent / "images",
+        json_path.parent.parent / split,
+        json_path.parent.parent / "images" / split,
+    ]
     if entries:
         for candidate in candidates:
             if (candidate / entries[0]["file_name"]).is_file():
