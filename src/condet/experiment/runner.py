@@ -74,13 +74,10 @@ def run_experiment(
         _synthetic_data(synthetic, out / "data")
         # written as {out}/data so that the runs' records do not name where the folder is
         data, resolved_data = "{out}/data", str(out / "data")
+    if data is None and protocol.get("data"):
+        data = expand_environment(str(protocol["data"]), "data")
     runs = plan_runs(protocol, out, data, smoke)
-    declared_data = data or protocol.get("data")
-    data_path = (
-        Path(expand_environment(str(declared_data), "data").replace("{out}", str(out)))
-        if declared_data
-        else None
-    )
+    data_path = Path(data.replace("{out}", str(out))) if data else None
     chosen = select_runs(runs, only)
     resolved = protocol | {"data": resolved_data or protocol.get("data"), "smoke": smoke}
     if summary:
