@@ -14,6 +14,7 @@ from condet.evaluation.encoders import (
     encoder_results_markdown,
     evaluate_encoder,
     known_bank,
+    plot_test_embeddings,
     recompute_batchnorm_statistics,
 )
 from condet.models.encoder import CropEncoder
@@ -74,6 +75,7 @@ def test_evaluate_encoder_scores_known_classes_and_withheld_ones(encoder, tmp_pa
     results = evaluate_encoder(encoder, bank, labels, test, [0, 1], Normalize(), tmp_path, k=3)
     assert results["train_crops"] == 12 and results["test_crops"] == 6
     assert results["ood_crops"] == 3 and (tmp_path / "roc.png").is_file()
+    assert (tmp_path / "embedding.png").is_file()
     for name in ("ncm", "knn", "linear"):
         assert 0 <= results[name]["top1"] <= results[name]["top3"] <= 1
     assert set(results["ood"]) == {
@@ -83,8 +85,50 @@ def test_evaluate_encoder_scores_known_classes_and_withheld_ones(encoder, tmp_pa
         "max softmax",
         "energy",
     }
+    assert "ood_auroc_by_class" not in results  # one withheld class: the pooled AUROC is its
     table = encoder_results_markdown(results)
     assert "| ncm |" in table and "| energy |" in table and table.endswith("\n")
+
+
+def test_each_withheld_class_is_scored_against_the_known_crops_alone(encoder):
+    train = crop_set(12, [0, 1] * 6)
+    test = SimpleNamespace(
+        crops=crops(12, seed=1),
+        labels=torch.tensor([0, 1, 2, 3] * 3),
+        classes=["a", "b", "c", "d"],
+    )
+    bank, labels = known_bank(encoder, train, [0, 1], Normalize())
+    results = evaluate_encoder(encoder, bank, labels, test, [0, 1], Normalize(), k=3)
+    for name, label in (("c", 2), ("d", 3)):
+        alone = SimpleNamespace(
+            crops=test.crops[torch.isin(test.labels, torch.tensor([0, 1, label]))],
+            labels=torch.tensor([0, 1, 2] * 3),
+            classes=["a", "b", name],
+        )
+        pooled = evaluate_encoder(encoder, bank, labels, alone, [0, 1], Normalize(), k=3)["ood"]
+        assert results["ood_auroc_by_class"][name] == pytest.approx(
+            {score: metrics["auroc"] for score, metrics in pooled.items()}
+        )
+    table = encoder_results_markdown(results)
+    assert "| withheld class | AUROC prototype cosine |" in table and "\n| d | " in table
+
+
+def test_plot_test_embeddings_names_the_withheld_classes(monkeypatch, tmp_path):
+    plotted = {}
+
+    def plot_embeddings(embeddings, labels, classes, path, method, title, marked):
+        plotted.update(classes=classes, method=method, labels=labels.tolist(), marked=marked)
+        return path
+
+    monkeypatch.setattr("condet.evaluation.encoders.plot_embeddings", plot_embeddings)
+    test = crop_set(3, [0, 2, 1])
+    plot_test_embeddings(torch.zeros(3, 4), test, [0, 2], tmp_path / "embedding.png")
+    assert plotted == {
+        "classes": ["a", "b (withheld)", "c"],
+        "method": "tsne",
+        "labels": [0, 2, 1],
+        "marked": [1],
+    }
 
 
 def test_encoder_results_markdown_without_withheld_classes_has_one_table():

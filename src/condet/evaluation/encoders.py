@@ -4,7 +4,8 @@
   linear probe, top-1 and top-3;
 - with withheld classes, how well they are told apart from the known ones (AUROC, AUPR,
   FPR@95TPR) by prototype cosine, k-NN distance, Mahalanobis distance and, for a cross-entropy
-  encoder, max softmax and energy, with all ROC curves in one plot.
+  encoder, max softmax and energy, with all ROC curves in one plot;
+- a t-SNE map of the test embeddings, the withheld classes named as such.
 
 Also what inference with an encoder needs beside it: test-time embeddings, the bank of known
 training embeddings, the crops' normalisation and exact BatchNorm statistics (PreciseBN).
@@ -27,6 +28,7 @@ from condet.evaluation.classification import (
     ncm_scores,
     topk_accuracy,
 )
+from condet.evaluation.features import plot_embeddings
 from condet.evaluation.ood import (
     class_prototypes,
     energy_score,
@@ -126,6 +128,8 @@ def evaluate_encoder(
     }
     for name, value in scores.items():
         results[name] = topk_accuracy(value + restrict, known_labels)
+    if run is not None:
+        plot_test_embeddings(queries, test, known, run / "embedding.png")
     if test_known.all():
         return results
     prototypes = class_prototypes(bank, bank_labels, num_classes)
@@ -143,9 +147,41 @@ def evaluate_encoder(
     }
     results["ood"] = {name: ood_metrics(*pair) for name, pair in curves.items()}
     results["ood_crops"] = int((~test_known).sum())
+    withheld = test.labels[~test_known].unique().tolist()
+    if len(withheld) > 1:
+        # one withheld class can be easy to reject and another, with a sibling among the
+        # known classes, hard: the pooled AUROC hides which
+        results["ood_auroc_by_class"] = {
+            test.classes[label]: {
+                name: ood_metrics(value[test_known], value[test.labels == label])["auroc"]
+                for name, value in ood_scores.items()
+            }
+            for label in withheld
+        }
     if run is not None:
         plot_roc_curves(curves, run / "roc.png", title="known vs withheld test crops")
     return results
+
+
+def plot_test_embeddings(
+    queries: Tensor, test: ObjectCropDataset, known: list[int], path: Path
+) -> Path:
+    """t-SNE of the test crops' embeddings ``queries`` ``[N, D]``, one colour a known class,
+    the classes outside ``known`` dark crosses labelled "(withheld)"."""
+    withheld = [index for index in range(len(test.classes)) if index not in known]
+    names = [
+        f"{name} (withheld)" if index in withheld else name
+        for index, name in enumerate(test.classes)
+    ]
+    return plot_embeddings(
+        queries,
+        test.labels,
+        names,
+        path,
+        method="tsne",
+        title="test crops' embeddings",
+        marked=withheld,
+    )
 
 
 def encoder_results_markdown(results: dict[str, Any]) -> str:
@@ -164,4 +200,11 @@ def encoder_results_markdown(results: dict[str, Any]) -> str:
                 f"| {name} | {metrics['auroc']:.3f} | {metrics['aupr_in']:.3f} | "
                 f"{metrics['aupr_out']:.3f} | {metrics['fpr@95tpr']:.3f} |"
             )
+    if "ood_auroc_by_class" in results:
+        scores = list(results["ood"])
+        lines += ["", "| withheld class | " + " | ".join(f"AUROC {name}" for name in scores) + " |"]
+        lines.append("|---|" + "---|" * len(scores))
+        for name, aurocs in results["ood_auroc_by_class"].items():
+            cells = " | ".join(f"{aurocs[score]:.3f}" for score in scores)
+            lines.append(f"| {name} | {cells} |")
     return "\n".join(lines) + "\n"

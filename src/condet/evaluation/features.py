@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import torch
@@ -38,6 +38,8 @@ from condet.models.encoder import ENCODER_FILES, encoder_file, load_encoder
 from condet.run_folder import write_metrics, write_run_info
 
 logger = logging.getLogger("condet")
+
+MARKED_COLOURS = ("black", "crimson", "navy", "darkgreen")
 
 
 def labelled_images(
@@ -223,8 +225,12 @@ def plot_embeddings(
     path: Path,
     method: str = "pca",
     seed: int = 0,
+    title: str = "test embeddings",
+    marked: Collection[int] = (),
 ) -> Path:
-    """A 2-D scatter (PCA or t-SNE) of ``embeddings`` coloured by class, saved as PNG."""
+    """A 2-D scatter (PCA or t-SNE) of ``embeddings`` ``[N, D]`` coloured by class (``labels``
+    ``[N]`` index ``classes``), the ``marked`` classes drawn as dark crosses (withheld classes,
+    say), saved as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -240,14 +246,30 @@ def plot_embeddings(
         )
     else:
         coordinates = PCA(2, random_state=seed).fit_transform(points)
-    figure, axes = plt.subplots(figsize=(7, 6), dpi=110)
-    colours = plt.get_cmap("tab20")
-    for label, name in enumerate(classes):
+    figure, axes = plt.subplots(figsize=(9, 6), dpi=110)
+    # 60 distinct colours before any repeats: COCO's crops hold dozens of classes
+    palette = [
+        plt.get_cmap(name)(index) for name in ("tab20", "tab20b", "tab20c") for index in range(20)
+    ]
+    present = [label for label in range(len(classes)) if (labels == label).any()]
+    plain = [label for label in present if label not in marked]
+    crossed = [label for label in present if label in marked]
+    for label in present:
         chosen = labels.numpy() == label
-        if chosen.any():
-            axes.scatter(*coordinates[chosen].T, s=6, color=colours(label % 20), label=name)
-    axes.set_title(f"test embeddings ({method.upper()})")
-    axes.legend(markerscale=3, fontsize=7, loc="best")
+        if label in marked:
+            colour = MARKED_COLOURS[crossed.index(label) % len(MARKED_COLOURS)]
+            style = {"marker": "x", "s": 16, "linewidths": 1.0, "color": colour}
+        else:
+            style = {"s": 6, "color": palette[plain.index(label) % len(palette)]}
+        axes.scatter(*coordinates[chosen].T, label=classes[label], **style)
+    axes.set_title(f"{title} ({method.upper()})")
+    axes.legend(
+        markerscale=2,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        ncol=1 + len(present) // 30,
+    )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

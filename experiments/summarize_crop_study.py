@@ -1,0 +1,115 @@
+"""Mean ± spread over seeds of a crop-encoder protocol's runs (ranked_contrastive_*.yaml):
+known-class top-1 and top-3 by NCM, k-NN and linear probe, the training CPU-minutes, and
+AUROC, AUPR-in, AUPR-out and FPR@95TPR of every OOD score, and each withheld class's AUROC
+of the scores every loss has. Arms in the protocol's order; a run is ``ARM-sN``. ::
+
+    python experiments/summarize_crop_study.py experiments/results/ranked_contrastive_coco128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from condet.run_folder import read_training_log
+
+CLASSIFIERS = ("ncm", "knn", "linear")
+OOD_SCORES = ("prototype cosine", "k-NN distance", "Mahalanobis", "max softmax", "energy")
+OOD_METRICS = (
+    ("auroc", "AUROC"),
+    ("aupr_in", "AUPR-in"),
+    ("aupr_out", "AUPR-out"),
+    ("fpr@95tpr", "FPR@95TPR"),
+)
+
+
+def cpu_minutes(run: Path) -> float:
+    """Training CPU-minutes: the last ``time/cpu_s`` the run logged."""
+    seconds = [float(row["time/cpu_s"]) for row in read_training_log(run) if row.get("time/cpu_s")]
+    return seconds[-1] / 60 if seconds else float("nan")
+
+
+def mean_spread(values: list[float]) -> str:
+    if not values:
+        return ""
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
+
+
+def summarize(root: Path) -> str:
+    order = [run["name"] for run in yaml.safe_load((root / "protocol.yaml").read_text())["runs"]]
+    arms: dict[str, list[tuple[dict, float]]] = defaultdict(list)
+    for path in sorted(root.glob("*-s*/results.json")):
+        arm = re.sub(r"-s\d+$", "", path.parent.name)
+        arms[arm].append((json.loads(path.read_text()), cpu_minutes(path.parent)))
+    ordered = [arm for arm in order if arm in arms]
+    header = ["arm", "seeds"] + [
+        f"{name} top-{k}" for name in ("NCM", "k-NN", "linear") for k in (1, 3)
+    ]
+    lines = [
+        "| " + " | ".join([*header, "CPU-min"]) + " |",
+        "|" + "---|" * (len(header) + 1),
+    ]
+    for arm in ordered:
+        runs = arms[arm]
+        cells = [
+            mean_spread([results[name][f"top{k}"] for results, _ in runs])
+            for name in CLASSIFIERS
+            for k in (1, 3)
+        ]
+        minutes = statistics.mean(minutes for _, minutes in runs)
+        lines.append(f"| {arm} | {len(runs)} | " + " | ".join(cells) + f" | {minutes:.1f} |")
+    lines += ["", "| arm | OOD score | " + " | ".join(label for _, label in OOD_METRICS) + " |"]
+    lines.append("|---|---|" + "---|" * len(OOD_METRICS))
+    for arm in ordered:
+        for score in OOD_SCORES:
+            found = [results["ood"][score] for results, _ in arms[arm] if score in results["ood"]]
+            if found:
+                cells = [mean_spread([metrics[key] for metrics in found]) for key, _ in OOD_METRICS]
+                lines.append(f"| {arm} | {score} | " + " | ".join(cells) + " |")
+    classes = sorted(
+        {
+            name
+            for runs in arms.values()
+            for results, _ in runs
+            for name in results.get("ood_auroc_by_class", {})
+        }
+    )
+    if classes:
+        lines += [
+            "",
+            "| arm | withheld class | "
+            + " | ".join(f"AUROC {score}" for score in OOD_SCORES[:3])
+            + " |",
+        ]
+        lines.append("|---|---|" + "---|" * 3)
+        for arm in ordered:
+            for name in classes:
+                cells = [
+                    mean_spread(
+                        [
+                            results["ood_auroc_by_class"][name][score]
+                            for results, _ in arms[arm]
+                            if "ood_auroc_by_class" in results
+                        ]
+                    )
+                    for score in OOD_SCORES[:3]
+                ]
+                lines.append(f"| {arm} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="the protocol's output folder")
+    print(summarize(parser.parse_args().root), end="")
+
+
+if __name__ == "__main__":
+    main()
