@@ -137,6 +137,43 @@ def test_withheld_classes_never_train_and_are_scored_as_unknown(synthetic_root, 
     assert results["ood_crops"] > 0 and (run / "roc.png").is_file()
 
 
+def test_a_withheld_class_gives_its_rank_to_the_next_neighbour(synthetic_root, tmp_path):
+    from condet.config.classify import ClassifyConfig
+    from condet.options import build_config
+    from condet.train.classify import run_classify_train
+
+    class RankMatrixRecorder(L.Callback):
+        def on_train_start(self, trainer, module):
+            self.matrix = module.rank_matrix.clone()
+
+    first, second, third = SYNTHETIC_CLASSES[:3]
+    rankings = {name: [] for name in SYNTHETIC_CLASSES} | {first: [second, third]}
+    (tmp_path / "rankings.yaml").write_text(yaml.safe_dump({"rankings": rankings}))
+    recorder = RankMatrixRecorder()
+    config = build_config(
+        ClassifyConfig,
+        {
+            "data": synthetic_root,
+            "split": "trainval",
+            "test_split": "test",
+            "loss": "ranked",
+            "rankings": tmp_path / "rankings.yaml",
+            "r": 2,
+            "backbone": "mobilenet_v3_small",
+            "weights": "random",
+            "crop_size": 32,
+            "batch_size": 16,
+            "max_steps": 1,
+            "withhold": [second],
+            "out": tmp_path / "ood",
+            "progress": False,
+        },
+    )
+    run_classify_train(config, callbacks=[recorder])
+    # as if the withheld class did not exist: the third class moves up to rank 2
+    assert recorder.matrix[0, 1] == 0 and recorder.matrix[0, 2] == 2
+
+
 def test_ood_command_needs_withheld_classes(synthetic_root, tmp_path, capsys):
     argv = classify_args(synthetic_root, tmp_path / "run")
     argv[0] = "ood"

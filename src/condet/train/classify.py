@@ -160,7 +160,7 @@ def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | Non
     classes = train_annotations.classes
     known = known_class_ids(train_annotations)
     dropped = [name for name in train_annotations.withheld if name not in config.withhold]
-    rank_matrix = rank_matrix_for(config, classes, dropped)
+    rank_matrix = rank_matrix_for(config, classes, list(train_annotations.withheld))
     if config.normalization == "dataset":
         mean, std = crop_mean_std(crops["train"].crops)
     else:

@@ -30,12 +30,14 @@ logger = logging.getLogger("condet")
 
 
 def rank_matrix_for(
-    config: ClassifyConfig, classes: list[str], dropped: list[str] | None = None
+    config: ClassifyConfig, classes: list[str], untrained: list[str] | None = None
 ) -> Tensor | None:
     """The loss's rank matrix: ranked (rankings file, ``r``), RINCE (groups file), else None.
 
-    Classes ``dropped`` for too few crops leave the rankings before they are cut at ``r``, so
-    that they take no rank a trained class would have had (a file may leave them out).
+    Classes ``untrained``, those without training crops (withheld, or dropped for too few),
+    leave the rankings before they are cut at ``r``, so that they take no rank a trained class
+    would have had (a file may leave them out). A withheld class is treated as if it did not
+    exist, which is what withholding it stands for.
     """
     if config.loss in ("supcon", "ce"):
         return None  # the config has made sure the other losses name their --rankings
@@ -43,11 +45,11 @@ def rank_matrix_for(
         matrix = rank_matrix_from_groups(classes, load_groups(config.rankings))
     else:
         rankings = load_rankings(config.rankings)
-        dropped = dropped or []
+        untrained = untrained or []
         # in place: the mapping keeps its file's path for the errors
         for name, neighbours in rankings.items():
-            rankings[name] = [other for other in neighbours if other not in dropped]
-        rankings.update({name: [] for name in dropped})
+            rankings[name] = [other for other in neighbours if other not in untrained]
+        rankings.update({name: [] for name in untrained})
         matrix = rank_matrix_from_rankings(classes, rankings, config.r)
     if len(config.temperatures) < int(matrix.max()):
         raise CondetError(
