@@ -120,6 +120,34 @@ def test_a_run_that_writes_one_file_is_referred_to_by_that_file(tmp_path):
     assert enc.depends == ["ranks"]
 
 
+def test_a_per_seed_run_of_a_command_without_a_seed_uses_that_seeds_runs(tmp_path):
+    protocol = {
+        "name": "open-set",
+        "seeds": [0, 1],
+        "runs": [
+            {"name": "det", "command": "detect-train", "options": {"data": "/data"}},
+            {
+                "name": "enc",
+                "command": "ood",
+                "seeds": True,
+                "options": {"data": "/data", "withhold": ["a"]},
+            },
+            {
+                "name": "open",
+                "command": "pipeline",
+                "seeds": True,
+                "options": {"detector": "{run:det}", "encoder": "{run:enc}", "data": "/data"},
+            },
+        ],
+    }
+    runs = {run.name: run for run in plan_runs(protocol, tmp_path)}
+    for seed in (0, 1):
+        pipeline = runs[f"open-s{seed}"]
+        assert "--seed" not in pipeline.argv and pipeline.seed == seed
+        assert pipeline.depends == ["det", f"enc-s{seed}"]
+        assert pipeline.argv[pipeline.argv.index("--encoder") + 1] == str(tmp_path / f"enc-s{seed}")
+
+
 def test_smoke_keeps_one_seed_and_adds_its_overrides(tmp_path):
     runs = plan_runs(PROTOCOL, tmp_path, data="/elsewhere", smoke=True)
     assert [run.name for run in runs] == ["ssl", "enc-s3", "cam"]

@@ -102,7 +102,8 @@ def plan_runs(
             options = dict(spec.get("options") or {})
             if smoke:
                 options |= (protocol.get("smoke") or {}).get(spec["command"], {})
-            if seed is not None:
+            # a command without --seed (pipeline) still runs once a seed, on that seed's runs
+            if seed is not None and "seed" in type_hints(command.config):
                 options["seed"] = seed
             options.setdefault("out", f"{{out}}/{name}{command.output_suffix}")
             context = {
