@@ -25,10 +25,17 @@ from condet.data.cache import default_cache_dir
 from condet.data.crops import ObjectCropDataset
 from condet.data.load import DataSets
 from condet.data.normalize import Normalize
-from condet.evaluation.encoders import encoder_results_markdown, evaluate_encoder, known_bank
+from condet.evaluation.encoders import (
+    encode,
+    encoder_results_markdown,
+    evaluate_encoder,
+    known_bank,
+    plot_test_embeddings,
+)
 from condet.io import write_text_atomic
 from condet.models.encoder import load_encoder
 from condet.options import build_config, load_config_file
+from condet.run_folder import write_metrics
 from condet.train.crop_splits import load_splits
 
 
@@ -47,7 +54,7 @@ def reevaluate(run: Path) -> dict[str, Any]:
     encoder, saved = load_encoder(run)
     normalize = Normalize(saved["mean"], saved["std"])
     bank, bank_labels = known_bank(encoder, train, saved["known"], normalize)
-    fresh = evaluate_encoder(encoder, bank, bank_labels, test, saved["known"], normalize, run)
+    fresh = evaluate_encoder(encoder, bank, bank_labels, test, saved["known"], normalize)
     stored = json.loads((run / "results.json").read_text())
     differences = [
         f"{key}: {stored_value} now {fresh_value}"
@@ -57,8 +64,11 @@ def reevaluate(run: Path) -> dict[str, Any]:
     if differences:
         raise SystemExit(f"{run}: not the evaluation it ran: " + "; ".join(differences[:5]))
     updated = stored | {key: value for key, value in fresh.items() if key not in stored}
+    queries = encode(encoder, test.crops, normalize)
+    plot_test_embeddings(queries, test, saved["known"], run / "embedding.png")
     write_text_atomic(run / "results.json", json.dumps(updated, indent=2))
     write_text_atomic(run / "results.md", encoder_results_markdown(updated))
+    write_metrics(run, updated)
     return updated
 
 

@@ -36,6 +36,7 @@ def cpu_minutes(run: Path) -> float:
 
 
 def mean_spread(values: list[float]) -> str:
+    """``mean ± sample standard deviation`` to three places (± 0 for one value, "" for none)."""
     if not values:
         return ""
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -46,6 +47,8 @@ def summarize(root: Path) -> str:
     order = [run["name"] for run in yaml.safe_load((root / "protocol.yaml").read_text())["runs"]]
     arms: dict[str, list[tuple[dict, float]]] = defaultdict(list)
     for path in sorted(root.glob("*-s*/results.json")):
+        if not re.search(r"-s\d+$", path.parent.name):
+            continue
         arm = re.sub(r"-s\d+$", "", path.parent.name)
         arms[arm].append((json.loads(path.read_text()), cpu_minutes(path.parent)))
     ordered = [arm for arm in order if arm in arms]
@@ -69,39 +72,28 @@ def summarize(root: Path) -> str:
     lines.append("|---|---|" + "---|" * len(OOD_METRICS))
     for arm in ordered:
         for score in OOD_SCORES:
-            found = [results["ood"][score] for results, _ in arms[arm] if score in results["ood"]]
+            found = [
+                results["ood"][score] for results, _ in arms[arm] if score in results.get("ood", {})
+            ]
             if found:
                 cells = [mean_spread([metrics[key] for metrics in found]) for key, _ in OOD_METRICS]
                 lines.append(f"| {arm} | {score} | " + " | ".join(cells) + " |")
-    classes = sorted(
-        {
-            name
-            for runs in arms.values()
-            for results, _ in runs
-            for name in results.get("ood_auroc_by_class", {})
-        }
-    )
-    if classes:
+    # each arm's own withheld classes: arms of one protocol may withhold different ones
+    by_class: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    for arm in ordered:
+        for results, _ in arms[arm]:
+            for name, aurocs in sorted(results.get("ood_auroc_by_class", {}).items()):
+                by_class[arm, name].append(aurocs)
+    if by_class:
+        scores = OOD_SCORES[:3]
         lines += [
             "",
-            "| arm | withheld class | "
-            + " | ".join(f"AUROC {score}" for score in OOD_SCORES[:3])
-            + " |",
+            "| arm | withheld class | " + " | ".join(f"AUROC {score}" for score in scores) + " |",
         ]
-        lines.append("|---|---|" + "---|" * 3)
-        for arm in ordered:
-            for name in classes:
-                cells = [
-                    mean_spread(
-                        [
-                            results["ood_auroc_by_class"][name][score]
-                            for results, _ in arms[arm]
-                            if "ood_auroc_by_class" in results
-                        ]
-                    )
-                    for score in OOD_SCORES[:3]
-                ]
-                lines.append(f"| {arm} | {name} | " + " | ".join(cells) + " |")
+        lines.append("|---|---|" + "---|" * len(scores))
+        for (arm, name), aurocs in by_class.items():
+            cells = [mean_spread([auroc[score] for auroc in aurocs]) for score in scores]
+            lines.append(f"| {arm} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -121,14 +121,34 @@ def test_plot_test_embeddings_names_the_withheld_classes(monkeypatch, tmp_path):
         return path
 
     monkeypatch.setattr("condet.evaluation.encoders.plot_embeddings", plot_embeddings)
-    test = crop_set(3, [0, 2, 1])
-    plot_test_embeddings(torch.zeros(3, 4), test, [0, 2], tmp_path / "embedding.png")
+    test = crop_set(6, [0, 2, 1, 0, 2, 1])
+    plot_test_embeddings(torch.zeros(6, 4), test, [0, 2], tmp_path / "embedding.png")
     assert plotted == {
         "classes": ["a", "b (withheld)", "c"],
         "method": "tsne",
-        "labels": [0, 2, 1],
+        "labels": [0, 2, 1, 0, 2, 1],
         "marked": [1],
     }
+
+
+def test_plot_test_embeddings_maps_at_most_a_few_hundred_crops_a_class(monkeypatch, tmp_path):
+    plotted = {}
+
+    def plot_embeddings(embeddings, labels, classes, path, method, title, marked):
+        plotted.update(rows=len(embeddings), labels=labels.tolist())
+        return path
+
+    monkeypatch.setattr("condet.evaluation.encoders.plot_embeddings", plot_embeddings)
+    monkeypatch.setattr("condet.evaluation.encoders.MAP_CROPS_PER_CLASS", 2)
+    test = crop_set(7, [0, 0, 0, 1, 1, 1, 2])
+    plot_test_embeddings(torch.arange(7.0)[:, None], test, [0, 1], tmp_path / "embedding.png")
+    assert plotted == {"rows": 5, "labels": [0, 0, 1, 1, 2]}
+
+
+def test_plot_test_embeddings_draws_no_map_of_fewer_than_five_crops(tmp_path):
+    test = crop_set(4, [0, 1, 2, 0])
+    path = plot_test_embeddings(torch.randn(4, 8), test, [0, 1], tmp_path / "embedding.png")
+    assert path is None and not (tmp_path / "embedding.png").exists()
 
 
 def test_encoder_results_markdown_without_withheld_classes_has_one_table():

@@ -8,7 +8,7 @@ from PIL import Image
 
 from condet.cli import main
 from condet.data import load_voc
-from condet.evaluation.features import first_per_class
+from condet.evaluation.features import first_per_class, plot_embeddings
 
 
 @pytest.fixture(autouse=True)
@@ -182,3 +182,21 @@ def test_random_weights_repeat_with_the_seed(synthetic_root, tmp_path):
         return (tmp_path / out / "embedding.png").read_bytes()
 
     assert results("first", 0, state=1) == results("again", 0, state=2)
+
+
+def test_plot_embeddings_draws_the_marked_classes_as_crosses(monkeypatch, tmp_path):
+    from matplotlib.axes import Axes
+
+    drawn = {}
+    scatter = Axes.scatter
+
+    def recording_scatter(self, *points, label=None, **style):
+        drawn[label] = style.get("marker")
+        return scatter(self, *points, label=label, **style)
+
+    monkeypatch.setattr(Axes, "scatter", recording_scatter)
+    labels = torch.tensor([0, 1, 2] * 4)
+    path = plot_embeddings(
+        torch.randn(12, 6), labels, ["a", "b", "c", "absent"], tmp_path / "map.png", marked=[1, 3]
+    )
+    assert drawn == {"a": None, "b": "x", "c": None} and path.is_file()

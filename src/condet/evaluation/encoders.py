@@ -28,7 +28,7 @@ from condet.evaluation.classification import (
     ncm_scores,
     topk_accuracy,
 )
-from condet.evaluation.features import plot_embeddings
+from condet.evaluation.features import first_per_class, plot_embeddings
 from condet.evaluation.ood import (
     class_prototypes,
     energy_score,
@@ -153,7 +153,9 @@ def evaluate_encoder(
         # known classes, hard: the pooled AUROC hides which
         results["ood_auroc_by_class"] = {
             test.classes[label]: {
-                name: ood_metrics(value[test_known], value[test.labels == label])["auroc"]
+                name: ood_metrics(value[test_known].numpy(), value[test.labels == label].numpy())[
+                    "auroc"
+                ]
                 for name, value in ood_scores.items()
             }
             for label in withheld
@@ -163,24 +165,34 @@ def evaluate_encoder(
     return results
 
 
+MAP_CROPS_PER_CLASS = 200
+"""Test crops a class contributes to the t-SNE map: enough to show its shape, few enough that
+VOC2007's 15 000 test crops map in seconds."""
+
+
 def plot_test_embeddings(
     queries: Tensor, test: ObjectCropDataset, known: list[int], path: Path
-) -> Path:
-    """t-SNE of the test crops' embeddings ``queries`` ``[N, D]``, one colour a known class,
-    the classes outside ``known`` dark crosses labelled "(withheld)"."""
-    withheld = [index for index in range(len(test.classes)) if index not in known]
+) -> Path | None:
+    """t-SNE of the test crops' embeddings ``queries`` ``[N, D]`` (the first
+    ``MAP_CROPS_PER_CLASS`` of each class), one colour a known class, the other classes present
+    (the withheld ones: ``load_splits`` removes dropped classes from the test crops) dark
+    crosses labelled "(withheld)". Fewer than five crops make no map: returns None."""
+    chosen = first_per_class(test.labels.tolist(), MAP_CROPS_PER_CLASS)
+    if len(chosen) < 5:
+        return None
+    not_known = [index for index in range(len(test.classes)) if index not in known]
     names = [
-        f"{name} (withheld)" if index in withheld else name
+        f"{name} (withheld)" if index in not_known else name
         for index, name in enumerate(test.classes)
     ]
     return plot_embeddings(
-        queries,
-        test.labels,
+        queries[chosen],
+        test.labels[chosen],
         names,
         path,
         method="tsne",
         title="test crops' embeddings",
-        marked=withheld,
+        marked=not_known,
     )
 
 

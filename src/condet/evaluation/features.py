@@ -252,7 +252,6 @@ def plot_embeddings(
         plt.get_cmap(name)(index) for name in ("tab20", "tab20b", "tab20c") for index in range(20)
     ]
     present = [label for label in range(len(classes)) if (labels == label).any()]
-    plain = [label for label in present if label not in marked]
     crossed = [label for label in present if label in marked]
     for label in present:
         chosen = labels.numpy() == label
@@ -260,7 +259,7 @@ def plot_embeddings(
             colour = MARKED_COLOURS[crossed.index(label) % len(MARKED_COLOURS)]
             style = {"marker": "x", "s": 16, "linewidths": 1.0, "color": colour}
         else:
-            style = {"s": 6, "color": palette[plain.index(label) % len(palette)]}
+            style = {"s": 6, "color": palette[label % len(palette)]}
         axes.scatter(*coordinates[chosen].T, label=classes[label], **style)
     axes.set_title(f"{title} ({method.upper()})")
     axes.legend(
