@@ -3,7 +3,9 @@ became the recommended recipe (issue 27): a protocol names what it compares, and
 that changes under it would change its numbers.
 
 ``fixtures/protocol_configs.json`` holds each run's config as the protocols resolved at
-commit 8010fff, before ``--recipe``. Options added since then are not in it.
+commit 8010fff, before ``--recipe``. Options added since then are not in it. A protocol
+rewritten since (ranked_contrastive_aquarium.yaml, at the crop study's plateau) names every
+option itself and has left the file.
 """
 
 from __future__ import annotations
