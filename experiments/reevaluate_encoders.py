@@ -22,7 +22,6 @@ from typing import Any
 
 from condet.config.classify import ClassifyConfig
 from condet.data.cache import default_cache_dir
-from condet.data.crops import ObjectCropDataset
 from condet.data.load import DataSets
 from condet.data.normalize import Normalize
 from condet.evaluation.encoders import (
@@ -36,7 +35,7 @@ from condet.io import write_text_atomic
 from condet.models.encoder import load_encoder
 from condet.options import build_config, load_config_file
 from condet.run_folder import write_metrics
-from condet.train.crop_splits import load_splits
+from condet.train.crop_splits import load_crops
 
 
 def reevaluate(run: Path) -> dict[str, Any]:
@@ -44,13 +43,7 @@ def reevaluate(run: Path) -> dict[str, Any]:
     keys to it; returns the updated results."""
     config = build_config(ClassifyConfig, load_config_file(ClassifyConfig, run / "config.yaml"))
     cache_dir = config.cache_dir or default_cache_dir()
-    splits = load_splits(config, DataSets(config.strict, cache_dir, progress=False))
-    train, test = (
-        ObjectCropDataset(
-            annotations, size=config.crop_size, context=config.context, cache_dir=cache_dir
-        )
-        for annotations in splits
-    )
+    train, test = load_crops(config, DataSets(config.strict, cache_dir, progress=False), cache_dir)
     encoder, saved = load_encoder(run)
     normalize = Normalize(saved["mean"], saved["std"])
     bank, bank_labels = known_bank(encoder, train, saved["known"], normalize)
@@ -64,6 +57,7 @@ def reevaluate(run: Path) -> dict[str, Any]:
     if differences:
         raise SystemExit(f"{run}: not the evaluation it ran: " + "; ".join(differences[:5]))
     updated = stored | {key: value for key, value in fresh.items() if key not in stored}
+    # drawn only once the stored numbers are confirmed: a refused run keeps its folder as it was
     queries = encode(encoder, test.crops, normalize)
     plot_test_embeddings(queries, test, saved["known"], run / "embedding.png")
     write_text_atomic(run / "results.json", json.dumps(updated, indent=2))

@@ -25,7 +25,6 @@ from torch import Tensor
 
 from condet.config.classify import ClassifyConfig
 from condet.data.cache import default_cache_dir
-from condet.data.crops import ObjectCropDataset
 from condet.data.load import DataSets
 from condet.data.normalize import Normalize
 from condet.data.splits import known_class_ids
@@ -49,7 +48,7 @@ from condet.models.encoder import CropEncoder
 from condet.models.weights import save_weights
 from condet.run_folder import prepare_run_folder, write_metrics
 from condet.train.batches import LabelledCrops, StepBatches
-from condet.train.crop_splits import load_splits, rank_matrix_for
+from condet.train.crop_splits import load_crops, rank_matrix_for
 from condet.train.encoder_evaluation import PeriodicEncoderEvaluation
 from condet.train.fit import fit
 from condet.train.optim import make_optimizer
@@ -145,18 +144,10 @@ def run_classify_train(config: ClassifyConfig, callbacks: list[L.Callback] | Non
     run = prepare_run_folder(config, "classify-train")
     cache_dir = config.cache_dir or default_cache_dir()
     data = DataSets(config.strict, cache_dir, progress=config.progress)
-    train_annotations, test_annotations = load_splits(config, data)
+    train_crops, test_crops = load_crops(config, data, cache_dir)
+    train_annotations = train_crops.annotations
     skipped = data.report(run)
-    crops = {
-        name: ObjectCropDataset(
-            annotations,
-            size=config.crop_size,
-            context=config.context,
-            cache_dir=cache_dir,
-            progress=config.progress,
-        )
-        for name, annotations in (("train", train_annotations), ("test", test_annotations))
-    }
+    crops = {"train": train_crops, "test": test_crops}
     classes = train_annotations.classes
     known = known_class_ids(train_annotations)
     dropped = [name for name in train_annotations.withheld if name not in config.withhold]

@@ -4,11 +4,13 @@ splits with withheld and dropped classes, and the loss's rank matrix over the cl
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from torch import Tensor
 
 from condet.config.classify import ClassifyConfig
 from condet.data.annotations import Annotations
+from condet.data.crops import ObjectCropDataset
 from condet.data.load import DataSets
 from condet.data.splits import (
     drop_classes,
@@ -99,4 +101,23 @@ def load_splits(config: ClassifyConfig, data: DataSets) -> tuple[Annotations, An
                 f"--withhold leaves no objects to train on: the split {config.split!r} has none "
                 f"of the other classes ({', '.join(train.classes[i] for i in known)})"
             )
+    return train, test
+
+
+def load_crops(
+    config: ClassifyConfig, data: DataSets, cache_dir: Path
+) -> tuple[ObjectCropDataset, ObjectCropDataset]:
+    """The training and test crops of :func:`load_splits`' annotations (each crop set keeps
+    them as ``.annotations``), cut at ``--crop-size`` with ``--context`` and cached under
+    ``cache_dir``."""
+    train, test = (
+        ObjectCropDataset(
+            annotations,
+            size=config.crop_size,
+            context=config.context,
+            cache_dir=cache_dir,
+            progress=config.progress,
+        )
+        for annotations in load_splits(config, data)
+    )
     return train, test
