@@ -12,11 +12,13 @@ import torch
 
 from condet.cli import main
 from condet.data import load_voc
-from condet.data.datasets import DetectionDataset
+from condet.data.datasets import DetectionDataset, continuous_boxes
 from condet.data.detection_transforms import detection_transforms
+from condet.data.unlabelled import UnlabelledPool
 from condet.models.weights import load_weights
 from condet.run_folder import read_training_log
 from condet.train.semi_supervised.batches import SemiSupervisedBatches
+from condet.train.semi_supervised.offline_labels import PSEUDO_LABELS_FILE, offline_pseudo_labels
 from tests.helpers import condet_process, kill_after_checkpoint
 from tests.train.test_detect import detect_args
 
@@ -130,6 +132,19 @@ def test_a_killed_mean_teacher_run_resumes_exactly(synthetic_root, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_resumed_mean_teacher_keeps_the_burn_in_it_started_with(synthetic_root, tmp_path):
+    """The default burn-in is half the run's steps; a resume that lets the run go on for more
+    steps continues the burn-in the checkpoint's run resolved."""
+    run = tmp_path / "run"
+    options = ("--semi", "mean-teacher", "--pseudo-threshold", "0.05", "--epochs", "10")
+    assert main(semi_args(synthetic_root, run, *options, "--max-steps", "2")) == 0
+    started = json.loads((run / "metrics.json").read_text())["semi"]["burn_in_steps"]
+    assert started == 1
+    assert main(["detect-train", "--out", str(run), "--resume", "--max-steps", "4"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["semi"]["burn_in_steps"] == started
+
+
+@pytest.mark.slow
 def test_offline_pseudo_labels_are_kept_scored_and_trained_on(synthetic_root, tmp_path):
     teacher = tmp_path / "teacher"
     assert main(semi_args(synthetic_root, teacher, "--max-steps", "2")) == 0
@@ -144,6 +159,64 @@ def test_offline_pseudo_labels_are_kept_scored_and_trained_on(synthetic_root, tm
     given = sum(len(image["labels"]) for image in labels["images"])
     assert quality["pseudo_labels_per_image"] == given / len(labels["images"])
     assert quality["images"] == len(labels["images"]) and 0 <= quality["recall"] <= 1
+
+
+def kept_labels(run, pool, teacher="teacher", threshold=0.5):
+    """A ``pseudo_labels.json`` in ``run`` that gives each image of ``pool`` its first true box,
+    labelled as class 1 (the detector's first class) with score 0.9."""
+    entries = []
+    for image in pool.images:
+        box = continuous_boxes(image, pool.images.one_based)[:1]
+        entries.append(
+            {"path": str(image.image_path), "width": image.width, "height": image.height}
+            | {"boxes": box.tolist(), "labels": [1], "scores": [0.9]}
+        )
+    document = {"teacher": teacher, "threshold": threshold, "images": entries}
+    (run / PSEUDO_LABELS_FILE).write_text(json.dumps(document))
+
+
+def test_kept_pseudo_labels_are_read_only_on_resume_of_the_same_teacher_threshold_and_images(
+    synthetic_root, tmp_path
+):
+    train = load_voc(synthetic_root, "train")
+    pool = UnlabelledPool(train[:4], np.ones(4, dtype=bool))
+    # the kept labels name a teacher that is not there: labelling again fails on loading it
+    missing = str(tmp_path / "absent-teacher")
+    kept_labels(tmp_path, pool, teacher=missing)
+
+    def labels(teacher=missing, threshold=0.5, resume=True, images=pool):
+        return offline_pseudo_labels(teacher, images, threshold, tmp_path, 2, False, resume)
+
+    images, _ = labels()
+    assert [image.boxes.tolist() for image in images] == [
+        continuous_boxes(image, train.one_based)[:1].tolist() for image in pool.images
+    ]
+    other_images = UnlabelledPool(train[4:8], np.ones(4, dtype=bool))
+    for changed in (
+        {"resume": False},
+        {"teacher": missing + "-2"},
+        {"threshold": 0.7},
+        {"images": other_images},
+    ):
+        with pytest.raises(Exception, match="absent-teacher"):
+            labels(**changed)
+
+
+def test_class_agnostic_pseudo_labels_are_scored_against_boxes_of_every_class(
+    synthetic_root, tmp_path
+):
+    train = load_voc(synthetic_root, "train")
+    pool = UnlabelledPool(train[:6], np.ones(6, dtype=bool))
+    assert any(image.labels[0] != 0 for image in pool.images), "every first box is of class 0"
+    kept_labels(tmp_path, pool)
+    scores = {
+        agnostic: offline_pseudo_labels(
+            "teacher", pool, 0.5, tmp_path, 2, False, resume=True, class_agnostic=agnostic
+        )[1]
+        for agnostic in (False, True)
+    }
+    assert scores[True]["precision"] == 1.0
+    assert scores[False]["precision"] < 1.0
 
 
 def test_bad_semi_supervised_requests_are_one_line(synthetic_root, tmp_path, capsys):

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from condet.data.annotations import Annotations, ImageAnnotation
@@ -35,22 +36,17 @@ def offline_pseudo_labels(
     run: Path,
     batch_size: int,
     progress: bool,
+    resume: bool = False,
+    class_agnostic: bool = False,
 ) -> tuple[Annotations, dict[str, Any]]:
     """The teacher's boxes above ``threshold`` on every image of ``pool`` as annotations
-    (continuous coordinates, class indices), kept in ``RUN/pseudo_labels.json`` and read from
-    it on ``--resume``, and their quality against the hidden true boxes."""
+    (continuous coordinates, class indices), kept in ``RUN/pseudo_labels.json``, and their
+    quality against the hidden true boxes (any box matches any box with ``class_agnostic``).
+    With ``resume`` the kept file is read instead, where the same teacher labelled the same
+    images at the same threshold."""
     path = run / PSEUDO_LABELS_FILE
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        outputs = [
-            {
-                "boxes": torch.tensor(entry["boxes"], dtype=torch.float32).reshape(-1, 4),
-                "labels": torch.tensor(entry["labels"], dtype=torch.int64),
-                "scores": torch.tensor(entry["scores"], dtype=torch.float32),
-            }
-            for entry in saved["images"]
-        ]
-    else:
+    outputs = saved_pseudo_labels(path, teacher, pool, threshold) if resume else None
+    if outputs is None:
         model, _, _ = load_detector(teacher)
         logger.info("labelling %d unlabelled images with %s", len(pool), teacher)
         files = [image.image_path for image in pool.images]
@@ -78,7 +74,10 @@ def offline_pseudo_labels(
     truths = (
         {
             "boxes": torch.from_numpy(continuous_boxes(image, one_based)),
-            "labels": torch.from_numpy(image.labels + 1),  # as the detector counts them
+            # as the detector counts them: from 1, and all 1 when it tells no classes apart
+            "labels": torch.from_numpy(
+                np.ones_like(image.labels) if class_agnostic else image.labels + 1
+            ),
         }
         for image in pool.images
     )
@@ -88,3 +87,32 @@ def offline_pseudo_labels(
         if known
     )
     return pool.images.derive(images, one_based=False), quality
+
+
+def saved_pseudo_labels(
+    path: Path, teacher: str | Path, pool: UnlabelledPool, threshold: float
+) -> list[dict[str, torch.Tensor]] | None:
+    """The detections kept in ``path`` by an earlier start of this run, or None where there are
+    none or they are not ``teacher``'s at ``threshold`` on ``pool``'s images, in its order (a
+    run restarted with another seed hides other images)."""
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    paths = [entry["path"] for entry in saved["images"]]
+    if (
+        saved["teacher"] != str(teacher)
+        or saved["threshold"] != threshold
+        or paths != [str(image.image_path) for image in pool.images]
+    ):
+        logger.info(
+            "%s was written for another teacher, threshold or images: labelling again", path
+        )
+        return None
+    return [
+        {
+            "boxes": torch.tensor(entry["boxes"], dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.tensor(entry["labels"], dtype=torch.int64),
+            "scores": torch.tensor(entry["scores"], dtype=torch.float32),
+        }
+        for entry in saved["images"]
+    ]

@@ -86,7 +86,14 @@ def semi_supervised_batches(
     images, known = pool.images, pool.known
     if config.semi == PSEUDO_LABELS:
         images, metrics["pseudo_labels"] = offline_pseudo_labels(
-            config.teacher, pool, config.pseudo_threshold, run, config.batch_size, config.progress
+            config.teacher,
+            pool,
+            config.pseudo_threshold,
+            run,
+            config.batch_size,
+            config.progress,
+            resume=config.resume,
+            class_agnostic=module_config["class_agnostic"],
         )
         known = np.ones(len(pool), dtype=bool)
     logger.info(

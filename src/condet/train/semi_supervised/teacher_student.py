@@ -131,12 +131,17 @@ class TeacherStudentModule(DetectorModule):
                     value.copy_(student[name])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep this epoch's pseudo-label counts so far: a run resumed inside the epoch scores
-        the whole epoch, as an uninterrupted one does."""
+        """Keep this epoch's pseudo-label counts so far, so that a run resumed inside the epoch
+        scores the whole epoch as an uninterrupted one does, and the burn-in the run resolved,
+        which a resume with another ``--max-steps`` would otherwise resolve anew."""
         checkpoint["pseudo_label_counts"] = asdict(self.counts)
+        checkpoint["burn_in_steps"] = self.config["burn_in_steps"]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Called before :meth:`on_fit_start`, which keeps the burn-in restored here."""
         self.counts = PseudoLabelCounts(**checkpoint.get("pseudo_label_counts", {}))
+        if self.config["burn_in_steps"] is None:
+            self.config["burn_in_steps"] = checkpoint.get("burn_in_steps")
 
     def on_train_epoch_end(self) -> None:
         """Log the precision and recall of this epoch's pseudo-labels against the hidden true
