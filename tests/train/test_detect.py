@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from condet.cli import main
-from condet.data import load_voc
+from condet.data import load_annotations, load_voc
 from condet.inference import load_detector
 from condet.models.weights import load_weights
 from condet.run_folder import read_training_log
@@ -114,6 +114,23 @@ def test_predict_writes_coco_results_and_drawn_images(trained_run, synthetic_roo
     assert len(drawn) == 3
     with Image.open(drawn[0]) as picture:
         assert picture.size == (256, 256)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data_format", ["voc", "coco", "yolo"])
+def test_predict_writes_pre_labels_that_data_check_reads_back(
+    trained_run, synthetic_root, tmp_path, data_format
+):
+    images = sorted((synthetic_root / "JPEGImages").glob("*.jpg"))[:3]
+    out = tmp_path / "pre"
+    argv = ["predict", *map(str, images), "--checkpoint", str(trained_run), "--out", str(out)]
+    argv += ["--format", data_format, "--score-threshold", "0.05"]
+    assert main(argv) == 0
+    path = {"voc": out, "coco": out / "annotations.json", "yolo": out / "data.yaml"}[data_format]
+    assert main(["data", "check", str(path)]) == 0
+    read = load_annotations(path, None if data_format == "coco" else "train")
+    assert sorted(image.image_path.name for image in read) == [image.name for image in images]
+    assert read.num_objects > 0
 
 
 @pytest.mark.slow

@@ -42,13 +42,15 @@ def write_dataset(
         raise CondetError(f"unknown format {data_format!r}: use {', '.join(DATASET_FORMATS)}")
     if annotations.one_based:
         raise ValueError("write_dataset takes continuous coordinates (one_based=False)")
+    # VOC and YOLO name an image's annotation file by its stem: a.jpg and a.png would share one
+    key = (lambda path: path.name) if data_format == "coco" else (lambda path: path.stem)
     repeated = [
-        name for name, n in Counter(i.image_path.name for i in annotations).items() if n > 1
+        name for name, n in Counter(key(i.image_path) for i in annotations).items() if n > 1
     ]
     if repeated:
         raise CondetError(
-            f"two images are named {repeated[0]}: a data set needs distinct file names; "
-            "predict the folders into separate --out folders"
+            f"two images are named {repeated[0]}: a {data_format} data set needs distinct file "
+            "names; predict the folders into separate --out folders"
         )
     out = Path(out)
     if data_format == "voc":
@@ -59,7 +61,10 @@ def write_dataset(
 
 
 def _link_or_copy(source: Path, target: Path) -> Path:
-    """``source`` at ``target``: a hard link where the file system allows, else a copy."""
+    """``source`` at ``target``: a hard link where the file system allows, else a copy; nothing
+    to do where ``target`` is ``source`` (pre-labels written into the folder of their images)."""
+    if target.exists() and os.path.samefile(source, target):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
     try:
@@ -80,6 +85,11 @@ def _write_voc(annotations: Annotations, out: Path, split: str) -> Path:
     for image in annotations:
         path = _link_or_copy(image.image_path, out / "JPEGImages" / image.image_path.name)
         corners = np.round(image.boxes).astype(np.float32)
+        # at least two pixels wide and high, so that the 1-based corners below differ: readers
+        # (condet's among them) refuse xmin == xmax as a degenerate box
+        size = np.array([image.width, image.height], dtype=np.float32)
+        corners[:, 2:] = np.minimum(np.maximum(corners[:, 2:], corners[:, :2] + 2), size)
+        corners[:, :2] = np.maximum(np.minimum(corners[:, :2], corners[:, 2:] - 2), 0)
         corners[:, :2] += 1  # VOC counts pixels from 1, its corners inclusive
         moved = _moved(image, path)
         moved.boxes = corners
