@@ -19,6 +19,7 @@ from condet.data.splits import (
     labelled_subset,
     rare_classes,
     read_image_ids,
+    refuse_shared_images,
     subset_by_ids,
 )
 from condet.errors import CondetError
@@ -158,3 +159,14 @@ class TestImageIds:
         halves = labelled_subset(toy([[0], [0]] * 5), 0.5, seed=1)
         expected = label_fraction_subset(toy([[0], [0]] * 5), 0.5, seed=1)
         assert [image.image_id for image in halves] == [image.image_id for image in expected]
+
+
+class TestSharedImages:
+    def test_test_images_that_are_trained_on_are_one_line(self, synthetic_root):
+        train, test = load_voc(synthetic_root, "train"), load_voc(synthetic_root, "test")
+        refuse_shared_images(train, test, "a remedy")
+        leaked = test.derive([*test, train[0]])
+        with pytest.raises(CondetError, match=f"1 of the {len(leaked)} test images are also tra"):
+            refuse_shared_images(train, leaked, "a remedy")
+        with pytest.raises(CondetError, match="has no images"):
+            refuse_shared_images(train, test.derive([]), "a remedy")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from condet.errors import CondetError
+from condet.explain.comparison import known_crops
 from condet.explain.gradcam import backbone_cam, encoder_cam
 from condet.models.backbones import build_backbone
 from condet.models.encoder import CropEncoder
@@ -48,3 +50,12 @@ def test_encoder_heatmaps_for_each_crop(contrastive):
     heatmaps = encoder_cam(encoder, crops, labels, prototypes, known=[0, 2, 4])
     assert heatmaps.shape == (4, 64, 64) and np.isfinite(heatmaps).all()
     assert hook_count(encoder) == 0
+
+
+def test_explained_crops_are_of_known_classes_only():
+    labels = torch.tensor([3, 0, 3, 1, 3, 0, 1, 3])
+    chosen = known_crops(labels, known=[0, 1], count=3)
+    assert labels[chosen].tolist() == [0, 1, 1] and chosen.tolist() == [1, 3, 6]
+    assert known_crops(labels, known=[0, 1], count=10).tolist() == [1, 3, 5, 6]
+    with pytest.raises(CondetError, match="no crop of a class the encoder knows"):
+        known_crops(labels, known=[2], count=3)

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from condet.cli import main
-from condet.data import SYNTHETIC_CLASSES, load_voc
+from condet.data import SYNTHETIC_CLASSES, load_annotations, load_voc
 from condet.losses import load_rankings
 from condet.models.weights import load_weights
 from condet.run_folder import read_training_log
@@ -278,6 +278,34 @@ def test_test_image_ids_keep_those_test_images_only(synthetic_root, tmp_path):
     train, kept = load_splits(config, DataSets())
     assert [image.image_id for image in kept] == chosen
     assert len(train) == len(load_voc(synthetic_root, "trainval"))
+
+
+def test_test_image_ids_of_a_coco_json_that_trains_on_them_are_one_line(
+    synthetic_root, tmp_path, capsys
+):
+    """A COCO JSON has no splits: --test-image-ids alone leaves its images in training too;
+    with --labeled-images of the other images the splits are apart."""
+    from condet.data.export import write_dataset
+    from tests.data.test_export import continuous
+
+    trainval = load_voc(synthetic_root, "trainval")
+    coco = write_dataset(continuous(trainval), tmp_path / "coco", "coco")
+    ids = [image.image_id for image in load_annotations(coco)]
+    test_ids, train_ids = tmp_path / "test.txt", tmp_path / "train.txt"
+    test_ids.write_text("".join(f"{i}\n" for i in ids[:4]))
+    train_ids.write_text("".join(f"{i}\n" for i in ids[4:]))
+    argv = classify_args(coco, tmp_path / "run", "--test-image-ids", str(test_ids))
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert "4 of the 4 test images are also training images" in error
+    from condet.config.classify import ClassifyConfig
+    from condet.data.load import DataSets
+    from condet.options import build_config
+    from condet.train.crop_splits import load_splits
+
+    options = {"data": coco, "test_image_ids": test_ids, "labeled_images": train_ids}
+    train, test = load_splits(build_config(ClassifyConfig, options), DataSets())
+    assert len(train) == len(ids) - 4 and len(test) == 4
 
 
 def test_classes_with_too_few_crops_are_dropped_from_both_splits(synthetic_root, caplog):

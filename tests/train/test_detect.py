@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from condet.cli import main
 from condet.data import load_annotations, load_voc
+from condet.data.export import write_dataset
 from condet.inference import load_detector
 from condet.models.weights import load_weights
 from condet.run_folder import read_training_log
@@ -206,6 +208,17 @@ def test_torchscript_export_runs(trained_run, tmp_path):
     scripted = torch.jit.load(str(out))
     _, detections = scripted([torch.rand(3, 128, 128)])
     assert detections[0]["boxes"].shape[1] == 4
+
+
+def test_one_coco_json_as_training_and_test_split_is_one_line(synthetic_root, tmp_path, capsys):
+    """A COCO JSON has no splits: --split and --test-split of one file are the same images."""
+    train = load_voc(synthetic_root, "train")
+    images = [replace(image, boxes=image.boxes - [1, 1, 0, 0]) for image in train]
+    coco = write_dataset(train.derive(images, one_based=False), tmp_path / "coco", "coco")
+    assert main(detect_args(coco, tmp_path / "run")) == 1
+    error = capsys.readouterr().err
+    assert f"{len(train)} of the {len(train)} test images are also training images" in error
+    assert "--test-data" in error and len(error.strip().splitlines()) == 1
 
 
 def test_predict_errors(tmp_path, capsys):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from condet.data.annotations import Annotations
+from condet.data.annotations import Annotations, ImageAnnotation
 from condet.data.problems import DataError
 from condet.errors import CondetError
 
@@ -188,3 +188,24 @@ def drop_classes(annotations: Annotations, names: Iterable[str]) -> Annotations:
     return annotations.derive(
         image.select(~np.isin(image.labels, dropped_ids)) for image in annotations
     )
+
+
+def refuse_shared_images(
+    training: Iterable[ImageAnnotation], test: Annotations, remedy: str
+) -> None:
+    """One line where ``test`` has no image, or shares one with ``training`` (the images a run
+    trains on): a COCO JSON has no splits, so ``--split`` and ``--test-split`` of one file name
+    the same images, and the scores would be of images the model learnt.
+
+    >>> refuse_shared_images(train, train, "give --test-data")  # doctest: +SKIP
+    CondetError: 40 of the 40 test images are also training images (e.g. 000001.jpg): give ...
+    """
+    if not len(test):
+        raise CondetError(f"the test split {test.source} has no images to score on")
+    trained = {Path(image.image_path).resolve() for image in training}
+    shared = [image for image in test if Path(image.image_path).resolve() in trained]
+    if shared:
+        raise CondetError(
+            f"{len(shared)} of the {len(test)} test images are also training images "
+            f"(e.g. {Path(shared[0].image_path).name}): {remedy}"
+        )

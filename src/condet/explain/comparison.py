@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from condet.data.crops import ObjectCropDataset
 from condet.data.datasets import continuous_boxes, read_rgb
 from condet.data.load import load_annotations
 from condet.data.normalize import Normalize
+from condet.errors import CondetError
 from condet.explain.detector_cam import detector_cam
 from condet.explain.figures import overlay, save_grid
 from condet.explain.gradcam import backbone_cam, encoder_cam
@@ -128,7 +130,7 @@ def _explain_encoders(annotations, models, out: Path, method: str, count: int) -
         size = saved["config"]["crop_size"]
         if crops is None:
             crops = ObjectCropDataset(annotations, size=size, cache_dir=default_cache_dir())
-            chosen = torch.linspace(0, len(crops) - 1, min(count, len(crops))).long()
+            chosen = known_crops(crops.labels, saved["known"], count)
             pictures = crops.crops[chosen]
             labels = crops.labels[chosen]
             columns.append([crop.permute(1, 2, 0).numpy() for crop in pictures])
@@ -144,3 +146,18 @@ def _explain_encoders(annotations, models, out: Path, method: str, count: int) -
     rows = [list(row) for row in zip(*columns, strict=True)]
     names = [crops.classes[int(label)] for label in labels]
     return save_grid(rows, titles, out, title="crops: " + ", ".join(names))
+
+
+def known_crops(labels: torch.Tensor, known: Sequence[int], count: int) -> torch.Tensor:
+    """Indices of up to ``count`` crops spread evenly over those of the ``known`` classes:
+    a withheld class has no prototype or logit to explain, so its heatmap would be blank (or
+    another class's).
+
+    >>> known_crops(torch.tensor([0, 2, 1, 2, 0, 1]), known=[0, 1], count=3)
+    tensor([0, 2, 5])
+    """
+    candidates = torch.isin(labels, torch.tensor(list(known))).nonzero().flatten()
+    if not len(candidates):
+        raise CondetError("the split has no crop of a class the encoder knows: nothing to explain")
+    spread = torch.linspace(0, len(candidates) - 1, min(count, len(candidates))).long()
+    return candidates[spread]

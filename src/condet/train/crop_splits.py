@@ -18,6 +18,7 @@ from condet.data.splits import (
     labelled_subset,
     mark_withheld,
     rare_classes,
+    refuse_shared_images,
     withhold_classes,
 )
 from condet.errors import CondetError
@@ -74,6 +75,12 @@ def load_splits(config: ClassifyConfig, data: DataSets) -> tuple[Annotations, An
         train = labelled_subset(train, ids_file=config.labeled_images)
     if config.test_image_ids is not None:
         test = labelled_subset(test, ids_file=config.test_image_ids)
+    refuse_shared_images(
+        train,
+        test,
+        "give --labeled-images and --test-image-ids that do not overlap, or a --test-split of "
+        "other images",
+    )
     dropped = rare_classes(train, config.min_crops, exclude=config.withhold)
     if dropped:
         logger.warning(

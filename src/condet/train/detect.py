@@ -23,7 +23,7 @@ from condet.config.detect import DetectConfig
 from condet.data.datasets import DetectionDataset
 from condet.data.detection_transforms import detection_transforms
 from condet.data.load import DataSets
-from condet.data.splits import labelled_indices
+from condet.data.splits import labelled_indices, refuse_shared_images
 from condet.data.unlabelled import images_without_labels, unlabelled_pool
 from condet.evaluation.detectors import detector_metrics_markdown, evaluate_detector
 from condet.io import write_text_atomic
@@ -57,6 +57,14 @@ def run_detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = 
         images_without_labels(config.unlabeled, config.unlabeled_split)
         if config.semi != "none" and config.unlabeled is not None
         else []
+    )
+    # a teacher–student run learns from every training image, labelled or not
+    trained_on = labelled if config.semi == "none" else [*train, *extra]
+    refuse_shared_images(
+        trained_on,
+        test,
+        "give the test images with --test-data (and --test-images), or a --test-split of "
+        "other images",
     )
     skipped = data.report(run)
     logger.info(
