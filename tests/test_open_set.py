@@ -119,3 +119,19 @@ def test_pipeline_command_writes_open_set_predictions(synthetic_root, tmp_path, 
     assert metrics["unknown_objects"] == test_counts["star"] + test_counts["ring"] > 0
     for key in ("rejection_rate", "false_rejection_rate", "AP50_voc07", "AP"):
         assert 0 <= metrics[key] <= 1
+
+
+def test_the_classifier_cuts_crops_with_the_margin_its_encoder_learnt_on(
+    synthetic_root, tmp_path, monkeypatch
+):
+    from condet.models.encoder import load_encoder
+    from tests.train.test_classify import classify_args
+
+    monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
+    run = tmp_path / "encoder"
+    argv = classify_args(synthetic_root, run, "--context", "0.25", "--max-steps", "1")
+    assert main(argv) == 0
+    encoder, saved = load_encoder(run)
+    assert OpenSetClassifier.from_saved(encoder, saved).context == 0.25
+    del saved["config"]["context"]  # an encoder saved before the margin was recorded
+    assert OpenSetClassifier.from_saved(encoder, saved).context == 0.0

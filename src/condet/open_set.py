@@ -60,6 +60,7 @@ class OpenSetClassifier:
         threshold: cosine similarity below which a crop is unknown.
         normalize: the encoder's input normalisation.
         crop_size: side of the crops the encoder was trained on.
+        context: the margin around boxes its crops were cut with, per box side.
     """
 
     encoder: CropEncoder
@@ -68,6 +69,7 @@ class OpenSetClassifier:
     threshold: float
     normalize: Normalize
     crop_size: int
+    context: float = 0.0
 
     @classmethod
     def from_saved(
@@ -88,6 +90,8 @@ class OpenSetClassifier:
             saved["threshold"] if threshold is None else threshold,
             Normalize(saved["mean"], saved["std"]),
             saved["config"]["crop_size"],
+            # encoders saved before the margin was recorded were all cut without one
+            saved["config"].get("context", 0.0),
         )
 
     def classify(self, crops: Tensor) -> tuple[Tensor, Tensor]:
@@ -196,7 +200,7 @@ def _classify_detections(
     ):
         keep = found["scores"] >= score_threshold
         boxes, scores = found["boxes"][keep], found["scores"][keep]
-        crops = crop_boxes(read_rgb(image), boxes, classifier.crop_size)
+        crops = crop_boxes(read_rgb(image), boxes, classifier.crop_size, classifier.context)
         labels, similarity = classifier.classify(crops)
         dets.append(
             {

@@ -129,7 +129,12 @@ def _explain_encoders(annotations, models, out: Path, method: str, count: int) -
         encoder, saved = load_encoder(Path(source), f"--model {label}=... (--kind encoder)")
         size = saved["config"]["crop_size"]
         if crops is None:
-            crops = ObjectCropDataset(annotations, size=size, cache_dir=default_cache_dir())
+            crops = ObjectCropDataset(
+                annotations,
+                size=size,
+                context=saved["config"].get("context", 0.0),
+                cache_dir=default_cache_dir(),
+            )
             chosen = known_crops(crops.labels, saved["known"], count)
             pictures = crops.crops[chosen]
             labels = crops.labels[chosen]

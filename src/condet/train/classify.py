@@ -218,6 +218,7 @@ def _module_config(config: ClassifyConfig, num_classes: int) -> dict[str, Any]:
         "weight_decay",
         "warmup_epochs",
         "crop_size",
+        "context",
         "seed",
     )
     return {key: getattr(config, key) for key in keys} | {"num_classes": num_classes}
