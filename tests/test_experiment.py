@@ -221,6 +221,15 @@ def test_protocol_file_needs_named_runs(tmp_path):
         load_protocol(path)
 
 
+def test_a_run_that_sets_its_own_out_is_refused(tmp_path):
+    """{run:NAME} points into the experiment folder, and per-seed runs would share one folder."""
+    path = tmp_path / "p.yaml"
+    run = {"name": "enc", "command": "ood", "seeds": True, "options": {"out": "/elsewhere"}}
+    path.write_text(yaml.safe_dump({"runs": [run]}))
+    with pytest.raises(CondetError, match="run 'enc' sets out; the experiment places every run"):
+        load_protocol(path)
+
+
 def cell(mean, std, n):
     return {"mean": mean, "std": std, "n": n}
 

@@ -53,6 +53,12 @@ def load_protocol(path: Path) -> dict[str, Any]:
             raise CondetError(f"{path}: run {index + 1} needs a name and a command")
         if run["name"] in names:
             raise CondetError(f"{path}: two runs are named {run['name']!r}")
+        if "out" in (run.get("options") or {}):
+            # {run:NAME} and the per-seed folders are the experiment folder's NAME[-sS]
+            raise CondetError(
+                f"{path}: run {run['name']!r} sets out; the experiment places every run in "
+                "its folder (--out), so leave it out"
+            )
         names.add(run["name"])
     for comparison in protocol.get("comparisons") or []:
         compared = comparison.get("runs") if isinstance(comparison, dict) else None
@@ -105,7 +111,7 @@ def plan_runs(
             # a command without --seed (pipeline) still runs once a seed, on that seed's runs
             if seed is not None and "seed" in type_hints(command.config):
                 options["seed"] = seed
-            options.setdefault("out", f"{{out}}/{name}{command.output_suffix}")
+            options["out"] = f"{{out}}/{name}{command.output_suffix}"
             context = {
                 "name": name,
                 "data": data,
