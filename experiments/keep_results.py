@@ -14,20 +14,33 @@ pretraining runs whose weights later runs still have to load.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 from pathlib import Path
 
 LEFT_OUT_SUFFIXES = (".safetensors", ".ckpt", ".pt")
 
 
+def weights_kept(folder: str, weights_of: set[str]) -> bool:
+    """Whether the run folder ``folder`` is one of the runs named (a per-seed run by its name
+    with or without its ``-sN``)."""
+    return folder in weights_of or re.sub(r"-s\d+$", "", folder) in weights_of
+
+
 def kept_files(out: Path, weights_of: set[str]) -> list[Path]:
     """The files of ``out`` to keep, relative to it."""
+    folders = {path.name for path in out.iterdir() if path.is_dir()}
+    unknown = sorted(
+        name for name in weights_of if not any(weights_kept(f, {name}) for f in folders)
+    )
+    if unknown:
+        raise SystemExit(f"--weights {unknown[0]}: no run of that name in {out}")
     kept = []
     for path in sorted(out.rglob("*")):
         relative = path.relative_to(out)
         if not path.is_file() or "checkpoints" in relative.parts:
             continue
-        if path.suffix in LEFT_OUT_SUFFIXES and relative.parts[0] not in weights_of:
+        if path.suffix in LEFT_OUT_SUFFIXES and not weights_kept(relative.parts[0], weights_of):
             continue
         kept.append(relative)
     return kept
@@ -37,7 +50,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the experiment folder (condet experiment --out)")
     parser.add_argument("kept", type=Path, help="where to copy it")
-    parser.add_argument("--weights", nargs="*", default=[], help="runs whose weights are kept")
+    parser.add_argument(
+        "--weights",
+        nargs="*",
+        default=[],
+        help="runs whose weights are kept (a per-seed run's name keeps every seed's)",
+    )
     arguments = parser.parse_args()
     files = kept_files(arguments.out, set(arguments.weights))
     for relative in files:
