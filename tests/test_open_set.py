@@ -11,7 +11,7 @@ from condet.cli import main
 from condet.data import load_voc
 from condet.data.normalize import Normalize
 from condet.evaluation.ood import acceptance_threshold, class_prototypes
-from condet.open_set import UNKNOWN, OpenSetClassifier, rejection_rates
+from condet.open_set import UNKNOWN, OpenSetClassifier, open_set_metrics, rejection_rates
 
 
 class MeanColour(nn.Module):
@@ -135,3 +135,20 @@ def test_the_classifier_cuts_crops_with_the_margin_its_encoder_learnt_on(
     assert OpenSetClassifier.from_saved(encoder, saved).context == 0.25
     del saved["config"]["context"]  # an encoder saved before the margin was recorded
     assert OpenSetClassifier.from_saved(encoder, saved).context == 0.0
+
+
+def test_the_pipeline_scores_voc_boxes_as_detect_train_does():
+    """A box of 10 x 10 pixels annotated 1-based as (1, 1, 10, 10), a detection over its top
+    4.8 rows: IoU 0.48 on the annotated pixels, no match; scored as if the continuous corners
+    were inclusive pixel indices, IoU 0.53 and a match."""
+    gts = [{"boxes": np.array([[0.0, 0.0, 10.0, 10.0]]), "labels": np.array([0])}]
+    gts[0]["difficult"] = np.array([False])
+    dets = [
+        {
+            "boxes": np.array([[0.0, 0.0, 10.0, 4.8]]),
+            "scores": np.array([0.9]),
+            "labels": np.array([0]),
+        }
+    ]
+    assert open_set_metrics(gts, dets, set(), ["a"], one_based=True)["AP50_voc07"] == 0.0
+    assert open_set_metrics(gts, dets, set(), ["a"], one_based=False)["AP50_voc07"] == 1.0

@@ -172,7 +172,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         annotations, detections, classifier, config.score_threshold, progress
     )
     withheld = set(annotations.class_ids(withheld_names)) if withheld_names else set()
-    metrics = _metrics(gts, dets, withheld, classes)
+    metrics = open_set_metrics(gts, dets, withheld, classes, annotations.one_based)
     metrics |= {
         "threshold": classifier.threshold,
         "score_threshold": config.score_threshold,
@@ -220,12 +220,16 @@ def _classify_detections(
     return gts, dets
 
 
-def _metrics(
+def open_set_metrics(
     gts: list[dict[str, np.ndarray]],
     dets: list[dict[str, np.ndarray]],
     withheld: set[int],
     classes: list[str],
+    one_based: bool,
 ) -> dict[str, Any]:
+    """VOC07 and COCO AP of the detections labelled with a known class against the known-class
+    boxes, and :func:`rejection_rates`; boxes (``gts``, ``dets``) in continuous coordinates of
+    data annotated ``one_based`` or not."""
     known_gts = []
     for gt in gts:
         known = ~np.isin(gt["labels"], list(withheld))
@@ -234,7 +238,13 @@ def _metrics(
         {key: det[key][det["labels"] != UNKNOWN] for key in ("boxes", "scores", "labels")}
         for det in dets
     ]
-    voc = voc_ap(known_gts, labelled)
+    # VOC AP counts pixels inclusively: on 1-based data it scores the boxes as annotated and
+    # the detections moved onto them, as detect-train's evaluate_detector does
+    offset = np.array([1.0, 1.0, 0.0, 0.0]) if one_based else np.zeros(4)
+    voc = voc_ap(
+        [gt | {"boxes": gt["boxes"] + offset} for gt in known_gts],
+        [det | {"boxes": det["boxes"] + offset} for det in labelled],
+    )
     return {
         "AP50_voc07": voc["mAP"],
         **coco_ap(known_gts, labelled),
