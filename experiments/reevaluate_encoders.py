@@ -56,13 +56,25 @@ def reevaluate(run: Path) -> dict[str, Any]:
     ]
     if differences:
         raise SystemExit(f"{run}: not the evaluation it ran: " + "; ".join(differences[:5]))
-    updated = stored | {key: value for key, value in fresh.items() if key not in stored}
+    updated = with_new_keys(stored, fresh)
     # drawn only once the stored numbers are confirmed: a refused run keeps its folder as it was
     queries = encode(encoder, test.crops, normalize)
     plot_test_embeddings(queries, test, saved["known"], run / "embedding.png")
     write_text_atomic(run / "results.json", json.dumps(updated, indent=2))
     write_text_atomic(run / "results.md", encoder_results_markdown(updated))
     write_metrics(run, updated)
+    return updated
+
+
+def with_new_keys(stored: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the keys only ``fresh`` has added, at any depth (a new metric of every
+    OOD score as well as a new table)."""
+    updated = dict(stored)
+    for key, value in fresh.items():
+        if key not in stored:
+            updated[key] = value
+        elif isinstance(value, dict) and isinstance(stored[key], dict):
+            updated[key] = with_new_keys(stored[key], value)
     return updated
 
 

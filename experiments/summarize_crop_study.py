@@ -26,6 +26,7 @@ OOD_METRICS = (
     ("aupr_in", "AUPR-in"),
     ("aupr_out", "AUPR-out"),
     ("fpr@95tpr", "FPR@95TPR"),
+    ("fpr@95tpr_in", "FPR@95TPR-in"),
 )
 
 
@@ -76,7 +77,11 @@ def summarize(root: Path) -> str:
                 results["ood"][score] for results, _ in arms[arm] if score in results.get("ood", {})
             ]
             if found:
-                cells = [mean_spread([metrics[key] for metrics in found]) for key, _ in OOD_METRICS]
+                # runs scored before FPR@95TPR-in was added lack it: an empty cell
+                cells = [
+                    mean_spread([metrics[key] for metrics in found if key in metrics])
+                    for key, _ in OOD_METRICS
+                ]
                 lines.append(f"| {arm} | {score} | " + " | ".join(cells) + " |")
     # each arm's own withheld classes: arms of one protocol may withhold different ones
     by_class: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)

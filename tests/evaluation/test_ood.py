@@ -25,7 +25,18 @@ def sklearn_metrics(scores_id, scores_ood):
         "aupr_in": average_precision_score(1 - is_ood, -scores),
         "aupr_out": average_precision_score(is_ood, scores),
         "fpr@95tpr": fpr[np.searchsorted(tpr, 0.95)],
+        "fpr@95tpr_in": ood_accepted_when_95_percent_known_are(scores_id, scores_ood),
     }
+
+
+def ood_accepted_when_95_percent_known_are(scores_id, scores_ood):
+    """The literature's FPR95, read directly: accept scores up to a threshold, raised one
+    distinct score at a time until 95% of the known samples are accepted; the share of OOD
+    samples accepted there."""
+    for threshold in sorted(set(scores_id) | set(scores_ood)):
+        if np.mean(scores_id <= threshold) >= 0.95:
+            return np.mean(scores_ood <= threshold)
+    raise AssertionError("unreachable: the largest score accepts every sample")
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -44,7 +55,17 @@ def test_ood_metrics_match_scikit_learn(seed):
 
 def test_ood_metrics_known_cases():
     perfect = ood_metrics([0.1, 0.2, 0.3], [0.8, 0.9])
-    assert perfect == {"auroc": 1.0, "aupr_in": 1.0, "aupr_out": 1.0, "fpr@95tpr": 0.0}
+    assert perfect == {
+        "auroc": 1.0,
+        "aupr_in": 1.0,
+        "aupr_out": 1.0,
+        "fpr@95tpr": 0.0,
+        "fpr@95tpr_in": 0.0,
+    }
+    # 20 known samples, the highest at 1.0: 95% of them are accepted up to 0.95, and so are
+    # the two OOD samples at 0.5 of four
+    flipped = ood_metrics(np.linspace(0.05, 1.0, 20), [0.5, 0.5, 2.0, 3.0])
+    assert flipped["fpr@95tpr_in"] == 0.5
     assert ood_metrics([0.5, 0.5], [0.5, 0.5])["auroc"] == 0.5
     with pytest.raises(ValueError, match="need in-distribution and OOD samples"):
         ood_metrics([], [1.0])

@@ -204,13 +204,17 @@ def encoder_results_markdown(results: dict[str, Any]) -> str:
     if "ood" in results:
         lines += [
             "",
-            "| OOD score | AUROC | AUPR-in | AUPR-out | FPR@95TPR |",
-            "|---|---|---|---|---|",
+            "| OOD score | AUROC | AUPR-in | AUPR-out | FPR@95TPR | FPR@95TPR-in |",
+            "|---|---|---|---|---|---|",
         ]
         for name, metrics in results["ood"].items():
+            # runs scored before FPR@95TPR-in was added lack it
+            in_positive = metrics.get("fpr@95tpr_in")
             lines.append(
                 f"| {name} | {metrics['auroc']:.3f} | {metrics['aupr_in']:.3f} | "
-                f"{metrics['aupr_out']:.3f} | {metrics['fpr@95tpr']:.3f} |"
+                f"{metrics['aupr_out']:.3f} | {metrics['fpr@95tpr']:.3f} | "
+                + ("-" if in_positive is None else f"{in_positive:.3f}")
+                + " |"
             )
     if "ood_auroc_by_class" in results:
         scores = list(results["ood"])
