@@ -29,10 +29,10 @@ def cache_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture
 def cats_and_dogs(tmp_path) -> Path:
-    """A VOC folder of two images, a cat and a dog in each, in both splits."""
+    """A VOC folder of four images, a cat and a dog in each, two in each split."""
     objects = [("cat", (5, 5, 45, 45)), ("dog", (50, 20, 95, 75))]
-    annotations = {name: voc_xml(objects) for name in ("a", "b")}
-    return make_voc(tmp_path / "voc", annotations, {"train": ["a", "b"], "test": ["a", "b"]})
+    annotations = {name: voc_xml(objects) for name in ("a", "b", "c", "d")}
+    return make_voc(tmp_path / "voc", annotations, {"train": ["a", "b"], "test": ["c", "d"]})
 
 
 def one_error_line(capsys) -> str:
