@@ -386,3 +386,19 @@ def test_ood_withholding_every_class_says_so(cats_and_dogs, tmp_path, capsys):
         f"--withhold names every class of {cats_and_dogs} (cat, dog); leave at least one class "
         "to train on"
     )
+
+
+def test_detect_train_withholding_every_class_says_so(cats_and_dogs, tmp_path, capsys):
+    argv = [
+        "detect-train",
+        "--data",
+        str(cats_and_dogs),
+        "--withhold",
+        "cat",
+        "dog",
+        "--no-progress",
+    ]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 1
+    assert one_error_line(capsys) == (
+        "--withhold cat dog leaves no boxes to train on in the split 'train'"
+    )

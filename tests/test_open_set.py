@@ -87,13 +87,19 @@ def test_rejection_rates_on_hand_made_boxes():
 
 
 @pytest.mark.slow
-def test_pipeline_command_writes_open_set_predictions(synthetic_root, tmp_path, monkeypatch):
+def test_pipeline_command_writes_open_set_predictions(
+    synthetic_root, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("CONDET_CACHE_DIR", str(tmp_path / "cache"))
     detector, encoder, out = tmp_path / "det", tmp_path / "enc", tmp_path / "pipeline"
     small = ["--backbone", "mobilenet_v3_small", "--weights", "random", "--no-progress"]
     detect = ["--min-size", "128", "--max-size", "128", "--max-steps", "2"]
+    # the detector never sees a star; it does see rings, which the encoder withholds too
+    detect += ["--withhold", "star"]
     data = ["--data", str(synthetic_root), "--split", "trainval", "--test-split", "test"]
     assert main(["detect-train", *data, *small, *detect, "--out", str(detector)]) == 0
+    scored = json.loads((detector / "metrics.json").read_text())["per_class_AP50_voc07"]
+    assert "star" not in scored and "ring" in scored
     classify = ["--crop-size", "32", "--epochs", "1", "--batch-size", "16"]
     classify += ["--withhold", "star", "ring"]
     # the rarest known classes are dropped: the pipeline must not count them as unknown
@@ -104,6 +110,7 @@ def test_pipeline_command_writes_open_set_predictions(synthetic_root, tmp_path, 
     argv = ["pipeline", "--detector", str(detector), "--encoder", str(encoder)]
     argv += ["--data", str(synthetic_root), "--score-threshold", "0", "--no-progress"]
     assert main([*argv, "--out", str(out)]) == 0
+    assert "condet: the detector learnt boxes of ring, which" in capsys.readouterr().err
 
     metrics = json.loads((out / "metrics.json").read_text())
     predictions = json.loads((out / "predictions.json").read_text())

@@ -19,6 +19,7 @@ labelled ``unknown`` (false rejection rate).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from condet.inference import coco_results, load_detector
 from condet.io import write_text_atomic
 from condet.models.encoder import CropEncoder, load_encoder
 from condet.run_folder import write_config, write_metrics
+
+logger = logging.getLogger("condet")
 
 UNKNOWN = -1
 
@@ -147,7 +150,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     returns the metrics.
     """
     out, progress = config.out, config.progress
-    detector, _, _ = load_detector(config.detector, "--detector")
+    detector, _, detector_config = load_detector(config.detector, "--detector")
     encoder, saved = load_encoder(config.encoder, "--encoder")
     classifier = OpenSetClassifier.from_saved(
         encoder, saved, config.threshold, source=config.encoder
@@ -160,6 +163,15 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         for index, name in enumerate(classes)
         if index not in saved["known"] and name not in dropped
     ]
+    taught = [name for name in withheld_names if name not in detector_config.get("withhold", [])]
+    if taught:
+        logger.warning(
+            "the detector learnt boxes of %s, which the encoder withholds: the unknown objects "
+            "it finds are objects it was taught to find (detect-train --withhold %s trains one "
+            "that was not)",
+            ", ".join(taught),
+            " ".join(taught),
+        )
     read = DataSets(progress=progress)
     annotations = read.load(config.data, config.split, image_root=config.images, classes=classes)
     skipped = read.report(out)

@@ -16,6 +16,7 @@ from condet.data import (
 )
 from condet.data.splits import (
     drop_classes,
+    ignore_classes,
     labelled_subset,
     rare_classes,
     read_image_ids,
@@ -170,3 +171,13 @@ class TestSharedImages:
             refuse_shared_images(train, leaked, "a remedy")
         with pytest.raises(CondetError, match="has no images"):
             refuse_shared_images(train, test.derive([]), "a remedy")
+
+
+def test_ignored_classes_keep_their_boxes_as_difficult():
+    annotations = toy([[0, 1], [1, 2]])
+    ignored = ignore_classes(annotations, ["b"])
+    assert [image.difficult.tolist() for image in ignored] == [[False, True], [True, False]]
+    assert [image.labels.tolist() for image in ignored] == [[0, 1], [1, 2]]
+    assert ignored.withheld == ("b",)
+    with pytest.raises(CondetError, match="unknown class 'z'"):
+        ignore_classes(annotations, ["z"])

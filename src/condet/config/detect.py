@@ -63,6 +63,13 @@ class DetectConfig(TrainingOptions):
     )
     test_split: str | None = field(default="test", metadata={"help": "evaluation split"})
     test_images: Path | None = field(default=None, metadata={"help": "COCO: test image folder"})
+    withhold: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "classes whose boxes training leaves out (their objects are background) and "
+            "the test split ignores: the unknown classes of an open-set pipeline"
+        },
+    )
     label_fraction: float = field(
         default=1.0,
         metadata={

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,19 @@ def mark_withheld(annotations: Annotations, names: Iterable[str]) -> Annotations
     names = tuple(names)
     annotations.class_ids(names)
     return annotations.derive(annotations.images, withheld=names)
+
+
+def ignore_classes(annotations: Annotations, names: Iterable[str]) -> Annotations:
+    """The test side of a detector trained without the ``names`` classes: their boxes kept but
+    marked difficult, so evaluation neither credits a detection of one nor counts one missed;
+    the classes are listed as withheld."""
+    names = tuple(names)
+    ignored_ids = annotations.class_ids(names)
+    images = [
+        replace(image, difficult=image.difficult | np.isin(image.labels, ignored_ids))
+        for image in annotations
+    ]
+    return annotations.derive(images, withheld=names)
 
 
 def known_class_ids(annotations: Annotations) -> list[int]:

@@ -23,8 +23,14 @@ from condet.config.detect import DetectConfig
 from condet.data.datasets import DetectionDataset
 from condet.data.detection_transforms import detection_transforms
 from condet.data.load import DataSets
-from condet.data.splits import labelled_indices, refuse_shared_images
+from condet.data.splits import (
+    ignore_classes,
+    labelled_indices,
+    refuse_shared_images,
+    withhold_classes,
+)
 from condet.data.unlabelled import images_without_labels, unlabelled_pool
+from condet.errors import CondetError
 from condet.evaluation.detectors import detector_metrics_markdown, evaluate_detector
 from condet.io import write_text_atomic
 from condet.models.detector import DETECTOR_KEYS
@@ -49,6 +55,16 @@ def run_detect_train(config: DetectConfig, callbacks: list[L.Callback] | None = 
         image_root=config.test_images,
         classes=train.classes,
     )
+    if config.withhold:
+        train, test = (
+            withhold_classes(train, config.withhold),
+            ignore_classes(test, config.withhold),
+        )
+        if not train.num_objects:
+            raise CondetError(
+                f"--withhold {' '.join(config.withhold)} leaves no boxes to train on in the "
+                f"split {config.split!r}"
+            )
     labelled_ids = labelled_indices(
         train, config.label_fraction, config.labeled_images, config.seed
     )
@@ -138,6 +154,7 @@ def _module_config(config: DetectConfig) -> dict[str, Any]:
         "seed",
         "channels_last",
         "focal_gamma",
+        "withhold",
         *DETECTOR_KEYS,
         *SEMI_KEYS,
     )
