@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,14 +23,7 @@ SPLIT = {"voc": "train", "coco": None, "yolo": "train"}
 def continuous(annotations: Annotations) -> Annotations:
     """``annotations`` in continuous pixel coordinates, as a detector's predictions are."""
     images = [
-        ImageAnnotation(
-            image.image_id,
-            image.image_path,
-            image.width,
-            image.height,
-            continuous_boxes(image, annotations.one_based),
-            np.asarray(image.labels),
-        )
+        replace(image, boxes=continuous_boxes(image, annotations.one_based))
         for image in annotations
     ]
     return annotations.derive(images, one_based=False)
