@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -796,6 +797,26 @@ def test_a_run_failing_in_a_worker_is_one_line_and_its_output_is_in_its_log(tmp_
     assert failures == [f"ssl: CondetError: no protocol file at {call.protocol}; see {log}"]
     last_line = log.read_text().splitlines()[-1]
     assert last_line == f"condet: error: CondetError: no protocol file at {call.protocol}"
+
+
+def test_runs_go_on_in_a_new_pool_after_a_worker_dies(tmp_path):
+    """A worker killed (out of memory, say) breaks the pool: the run it held fails, and the
+    next run starts in a new pool instead of ending the launch without its summary."""
+    ssl = plan_runs(TINY, tmp_path / "out")[0]
+    call = launch.ExperimentCall(tmp_path / "gone.yaml", tmp_path / "out", None, smoke=False)
+    launcher = launch.ProcessLauncher(call, jobs=1)
+    try:
+        future, _ = launcher.start(ssl, [])
+        future.exception()
+        dying = launcher.pool.submit(os._exit, 1)
+        with pytest.raises(BrokenProcessPool):
+            dying.result()
+        failures = launch.launch_runs([ssl], launcher)
+    finally:
+        launcher.close()
+    assert failures == [
+        f"ssl: CondetError: no protocol file at {call.protocol}; see {tmp_path}/out/logs/ssl.log"
+    ]
 
 
 def test_bad_launch_options_are_one_line(tmp_path, capsys, monkeypatch):

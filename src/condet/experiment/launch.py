@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,6 +97,16 @@ class ProcessLauncher:
 
     def start(self, run: Run, after: Sequence[Any]) -> tuple[Future, Path]:
         self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{run.name}.log"
+        try:
+            return self._pool().submit(run_logged, self.call, run.name, log), log
+        except BrokenProcessPool:
+            # a worker died (killed, out of memory): the runs it held failed with it, and the
+            # protocol goes on in a new pool
+            self.close()
+            return self._pool().submit(run_logged, self.call, run.name, log), log
+
+    def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
             # spawned, not forked: a forked child of a process whose OpenMP pool has started
             # can hang in its first parallel region
@@ -105,8 +116,7 @@ class ProcessLauncher:
                 initializer=_use_threads,
                 initargs=(self.threads,),
             )
-        log = self.logs / f"{run.name}.log"
-        return self.pool.submit(run_logged, self.call, run.name, log), log
+        return self.pool
 
     def ended(self, handle: tuple[Future, Path]) -> bool:
         return handle[0].done()
