@@ -44,7 +44,7 @@ from condet.evaluation.detectors import predict
 from condet.evaluation.encoders import encode
 from condet.inference import coco_results, load_detector
 from condet.io import write_text_atomic
-from condet.models.encoder import CropEncoder, load_encoder
+from condet.models.encoder import CropEncoder, crop_context, load_encoder
 from condet.run_folder import write_config, write_metrics
 
 logger = logging.getLogger("condet")
@@ -93,8 +93,7 @@ class OpenSetClassifier:
             saved["threshold"] if threshold is None else threshold,
             Normalize(saved["mean"], saved["std"]),
             saved["config"]["crop_size"],
-            # encoders saved before the margin was recorded were all cut without one
-            saved["config"].get("context", 0.0),
+            crop_context(saved),
         )
 
     def classify(self, crops: Tensor) -> tuple[Tensor, Tensor]:

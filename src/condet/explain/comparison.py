@@ -120,7 +120,7 @@ def _captions(found: dict[str, torch.Tensor], classes: list[str]) -> list[tuple[
 
 
 def _explain_encoders(annotations, models, out: Path, method: str, count: int) -> Path:
-    from condet.models.encoder import load_encoder
+    from condet.models.encoder import crop_context, load_encoder
 
     columns: list[list] = []
     titles = ["crop"]
@@ -132,7 +132,7 @@ def _explain_encoders(annotations, models, out: Path, method: str, count: int) -
             crops = ObjectCropDataset(
                 annotations,
                 size=size,
-                context=saved["config"].get("context", 0.0),
+                context=crop_context(saved),
                 cache_dir=default_cache_dir(),
             )
             chosen = known_crops(crops.labels, saved["known"], count)

@@ -81,6 +81,13 @@ def load_encoder(run: Path, option: str = "--encoder") -> tuple[CropEncoder, dic
     return encoder.eval(), saved
 
 
+def crop_context(saved: dict[str, Any]) -> float:
+    """The margin around boxes, per box side, that the crops of an encoder :func:`load_encoder`
+    read were cut with (``--context``)."""
+    # encoders saved before the margin was recorded were all cut without one
+    return saved["config"].get("context", 0.0)
+
+
 def encoder_file(run: Path) -> Path | None:
     """The encoder file in a classify-train run folder (``encoder.safetensors``, or the
     ``encoder.pt`` of a run from before the one weights format), else None."""
