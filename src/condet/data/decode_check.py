@@ -65,7 +65,12 @@ class DecodeCheck:
             if key not in self.found
         ]
         for key, image in tqdm(
-            unchecked, desc="decoding images", unit="img", disable=not self.progress, leave=False
+            unchecked,
+            desc="decoding images",
+            unit="img",
+            # a split whose images are all known already would show an empty bar
+            disable=not self.progress or not unchecked,
+            leave=False,
         ):
             self.found[key] = _decode_problem(image)
         found = [(index, self.found[key]) for index, key in enumerate(keys)]
