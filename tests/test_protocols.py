@@ -114,6 +114,28 @@ def placed_backbones(text: str, out: Path) -> None:
         save_backbone(backbone, out / "pretrains" / f"{name}.safetensors")
 
 
+def placed_encoders(protocol: dict, text: str, out: Path, data: str | None) -> None:
+    """The encoder runs a protocol expects linked into its folder before it runs (another
+    protocol's, its comment says): links to one briefly trained encoder for a smoke run."""
+    names = sorted(set(re.findall(r"\{out\}/encoders/([\w-]+?)-s(?:\{seed\}|\d+)", text)))
+    if not names:
+        return
+    withheld = next(
+        (run["options"]["withhold"] for run in protocol["runs"] if "withhold" in run["options"]),
+        [],
+    )
+    encoder = out.parent / "placed-encoder"
+    argv = ["ood", "--split", "train", "--test-split", "test", "--withhold", *withheld]
+    argv += ["--backbone", "efficientnet_lite0", "--weights", "random", "--crop-size", "32"]
+    argv += ["--epochs", "1", "--max-steps", "1", "--batch-size", "8", "--out", str(encoder)]
+    assert main([*argv, *(["--data", data] if data else [])]) == 0
+    for name in names:
+        for seed in protocol["seeds"]:
+            link = out / "encoders" / f"{name}-s{seed}"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(encoder, target_is_directory=True)
+
+
 def smoke_data(protocol: dict, tmp_path: Path, request: pytest.FixtureRequest) -> str | None:
     """The data a protocol's smoke run uses: None for its own synthetic set."""
     if protocol.get("synthetic"):
@@ -154,6 +176,7 @@ def test_every_protocol_runs_under_smoke(path, tmp_path, monkeypatch, request, c
     data = smoke_data(protocol, tmp_path, request)
     out = tmp_path / "run"
     placed_backbones(path.read_text(), out)
+    placed_encoders(protocol, path.read_text(), out, data)
     argv = ["experiment", str(path), "--smoke", "--out", str(out)]
     code = main([*argv, *(["--data", data] if data else [])])
     assert code == 0, [line for line in capsys.readouterr().err.splitlines() if "condet:" in line]
