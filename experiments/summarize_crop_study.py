@@ -1,9 +1,14 @@
 """Mean ± spread over seeds of a crop-encoder protocol's runs (ranked_contrastive_*.yaml):
 known-class top-1 and top-3 by NCM, k-NN and linear probe, the training CPU-minutes, and
 AUROC, AUPR-in, AUPR-out and FPR@95TPR of every OOD score, and each withheld class's AUROC
-of the scores every loss has. Arms in the protocol's order; a run is ``ARM-sN``. ::
+of the scores every loss has, and the open-set pipeline runs (``pipeline-ARM-sN``) of the
+protocol's folder and of any ``--pipelines`` folder (a variant that ran the same encoders
+on another detector): unknown objects found and rejected, known objects kept, and AP50.
+Arms in the protocol's order; a run is ``ARM-sN``. ::
 
     python experiments/summarize_crop_study.py experiments/results/ranked_contrastive_coco128
+    python experiments/summarize_crop_study.py experiments/results/ranked_contrastive_aquarium \
+        --pipelines experiments/results/ranked_contrastive_aquarium_withheld
 """
 
 from __future__ import annotations
@@ -36,15 +41,40 @@ def cpu_minutes(run: Path) -> float:
     return seconds[-1] / 60 if seconds else float("nan")
 
 
-def mean_spread(values: list[float]) -> str:
-    """``mean ± sample standard deviation`` to three places (± 0 for one value, "" for none)."""
+def mean_spread(values: list[float], places: int = 3) -> str:
+    """``mean ± sample standard deviation`` (± 0 for one value, "" for none)."""
     if not values:
         return ""
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
+    return f"{statistics.mean(values):.{places}f} ± {spread:.{places}f}"
 
 
-def summarize(root: Path) -> str:
+def pipeline_table(folders: list[Path], order: list[str]) -> list[str]:
+    """Mean ± spread over seeds of each arm's pipeline runs, a row per arm and folder."""
+    lines = [
+        "| detector folder | arm | seeds | unknown found | unknown rejected | rejected share "
+        "of found unknown | kept share of found known | AP50 (VOC07) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for folder in folders:
+        runs: dict[str, list[dict]] = defaultdict(list)
+        for path in sorted(folder.glob("pipeline-*-s*/metrics.json")):
+            arm = re.sub(r"^pipeline-|-s\d+$", "", path.parent.name)
+            runs[arm].append(json.loads(path.read_text()))
+        for arm in [arm for arm in order if arm in runs]:
+            found = runs[arm]
+            cells = [
+                mean_spread([m["unknown_found"] for m in found], places=1),
+                mean_spread([m["unknown_rejected"] for m in found], places=1),
+                mean_spread([m["unknown_rejected"] / m["unknown_found"] for m in found]),
+                mean_spread([1 - m["known_rejected"] / m["known_found"] for m in found]),
+                mean_spread([m["AP50_voc07"] for m in found]),
+            ]
+            lines.append(f"| {folder.name} | {arm} | {len(found)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def summarize(root: Path, pipelines: list[Path] | None = None) -> str:
     order = [run["name"] for run in yaml.safe_load((root / "protocol.yaml").read_text())["runs"]]
     arms: dict[str, list[tuple[dict, float]]] = defaultdict(list)
     for path in sorted(root.glob("*-s*/results.json")):
@@ -99,13 +129,23 @@ def summarize(root: Path) -> str:
         for (arm, name), aurocs in by_class.items():
             cells = [mean_spread([auroc[score] for auroc in aurocs]) for score in scores]
             lines.append(f"| {arm} | {name} | " + " | ".join(cells) + " |")
+    if any(root.glob("pipeline-*-s*/metrics.json")) or pipelines:
+        lines += ["", *pipeline_table([root, *(pipelines or [])], order)]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="the protocol's output folder")
-    print(summarize(parser.parse_args().root), end="")
+    parser.add_argument(
+        "--pipelines",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="other folders whose pipeline-ARM-sN runs used the same encoders",
+    )
+    args = parser.parse_args()
+    print(summarize(args.root, args.pipelines), end="")
 
 
 if __name__ == "__main__":
