@@ -8,7 +8,7 @@ import torch
 
 from condet.errors import CondetError
 from condet.explain.comparison import known_crops
-from condet.explain.gradcam import backbone_cam, encoder_cam
+from condet.explain.gradcam import PrototypeProjection, backbone_cam, encoder_cam
 from condet.models.backbones import build_backbone
 from condet.models.encoder import CropEncoder
 from tests.helpers import hook_count
@@ -50,6 +50,26 @@ def test_encoder_heatmaps_for_each_crop(contrastive):
     heatmaps = encoder_cam(encoder, crops, labels, prototypes, known=[0, 2, 4])
     assert heatmaps.shape == (4, 64, 64) and np.isfinite(heatmaps).all()
     assert hook_count(encoder) == 0
+
+
+def test_contrastive_target_does_not_vanish_where_the_crop_matches_its_prototype():
+    embedding = torch.tensor([[3.0, 4.0]], requires_grad=True)
+    prototype = torch.nn.functional.normalize(embedding.detach(), dim=1)[0]
+    PrototypeProjection(prototype)(embedding).backward()
+    assert torch.allclose(embedding.grad[0], prototype)
+
+
+def test_crops_at_their_prototypes_get_heatmaps():
+    # the crops' own embeddings as prototypes: each crop sits at its cosine's maximum, where a
+    # cosine target's gradient vanishes and its clipped heatmap came out blank
+    torch.manual_seed(0)
+    encoder = CropEncoder("mobilenet_v3_small", "random", 8, True, False).eval()
+    crops = torch.randn(6, 3, 64, 64)
+    with torch.no_grad():
+        prototypes = torch.nn.functional.normalize(encoder(crops), dim=1)
+    heatmaps = encoder_cam(encoder, crops, torch.arange(6), prototypes, known=range(6))
+    # a map is scaled to a maximum of 1 unless its raw values are within noise of zero
+    assert all(heatmap.max() > 0.99 for heatmap in heatmaps)
 
 
 def test_explained_crops_are_of_known_classes_only():

@@ -6,7 +6,7 @@ this module only chooses the layer and the target for each kind of model:
 - a backbone (e.g. SimCLR vs random, as in the SSL paper's figure): its last stage, with the
   norm of the pooled features as the target (EigenCAM needs none);
 - a crop encoder: its backbone's last stage; the target is the logit of the object's class (a
-  cross-entropy model) or the cosine similarity of the embedding to its class prototype (a
+  cross-entropy model) or the projection of the embedding on its class prototype (a
   contrastive model).
 
 A detector's heatmaps are in :mod:`condet.explain.detector_cam`; the pictures that put models
@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch.nn.functional as F
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
@@ -58,14 +57,19 @@ class _FeatureNorm:
         return output.norm()
 
 
-class _PrototypeSimilarity:
-    """Target: cosine similarity of an embedding to a class prototype."""
+class PrototypeProjection:
+    """Target: the projection ``e · p`` of an embedding ``e`` on its unit class prototype ``p``.
+
+    Not the cosine ``e · p / |e|``, which the nearest-prototype classifier scores: a crop its
+    encoder has learned sits at the cosine's maximum, where the cosine's gradient vanishes and
+    its sign is noise, so Grad-CAM's clipped map came out blank for most well-learned crops
+    (Aquarium crop study, docs/results.md). The projection's gradient is ``p`` itself there."""
 
     def __init__(self, prototype: Tensor) -> None:
         self.prototype = prototype
 
     def __call__(self, output: Tensor) -> Tensor:
-        return (F.normalize(output, dim=-1) * self.prototype.to(output.device)).sum()
+        return (output * self.prototype.to(output.device)).sum()
 
 
 def _last_stage(backbone: Backbone) -> nn.Module:
@@ -90,7 +94,7 @@ def encoder_cam(
     """Heatmaps of a crop encoder for the true class of each crop (see the module docstring)."""
     encoder = encoder.eval()
     if encoder.contrastive:
-        targets = [_PrototypeSimilarity(prototypes[int(label)]) for label in labels]
+        targets = [PrototypeProjection(prototypes[int(label)]) for label in labels]
     else:
         position = {class_id: index for index, class_id in enumerate(known)}
         targets = [ClassifierOutputTarget(position.get(int(label), 0)) for label in labels]
