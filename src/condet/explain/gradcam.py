@@ -61,9 +61,9 @@ class PrototypeProjection:
     """Target: the projection ``e · p`` of an embedding ``e`` on its unit class prototype ``p``.
 
     Not the cosine ``e · p / |e|``, which the nearest-prototype classifier scores: a crop its
-    encoder has learned sits at the cosine's maximum, where the cosine's gradient vanishes and
-    its sign is noise, so Grad-CAM's clipped map came out blank for most well-learned crops
-    (Aquarium crop study, docs/results.md). The projection's gradient is ``p`` itself there."""
+    encoder has learned sits near the cosine's maximum, where the cosine's gradient vanishes
+    and its sign is noise, so Grad-CAM's clipped map came out blank for half the known crops of
+    the Aquarium crop study (docs/results.md). The projection's gradient is ``p`` itself there."""
 
     def __init__(self, prototype: Tensor) -> None:
         self.prototype = prototype
